@@ -1,0 +1,1 @@
+"""acdc: Assessment Coevolving with Diverse Capabilities."""

@@ -1,0 +1,207 @@
+"""The one configuration object of acdc, with YAML, environment and CLI overrides.
+
+Precedence, highest first: a value given explicitly (CLI option, YAML file, LangGraph
+Studio), then the ``ACDC_<FIELD>`` environment variable, then the default. As in the
+LangGraph templates, a field still equal to its default takes the environment value.
+"""
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+ENV_PREFIX = "ACDC_"
+
+VllmDevice = Literal["auto", "cpu", "gpu"]
+SvdMethod = Literal["exact", "lowrank"]
+VALID_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""Rank caps vLLM accepts for ``--max-lora-rank``."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
+
+
+def _desc(text: str) -> dict[str, str]:
+    return {"description": text}
+
+
+@dataclass(kw_only=True)
+class Context:
+    """Every setting of an acdc run, shown in LangGraph Studio and the CLI's ``--help``."""
+
+    # Where things live.
+    runs_dir: str = field(default="runs", metadata=_desc("Folder holding one folder per run."))
+    run_id: str = field(default="default", metadata=_desc("Name of this run's folder."))
+    cache_dir: str = field(
+        default=".cache/acdc",
+        metadata=_desc("Cache for prepared seed models (dequantized GGUF, extracted adapters)."),
+    )
+    # Seeds.
+    base_model: str = field(
+        default="",
+        metadata=_desc(
+            "Base model: an HF-format folder or a .gguf file. Empty means the bundled "
+            "SmolLM2-135M-Instruct."
+        ),
+    )
+    seed_adapters: list[str] = field(
+        default_factory=list,
+        metadata=_desc("LoRA adapter folders over the base model, used as seed experts."),
+    )
+    seed_finetunes: list[str] = field(
+        default_factory=list,
+        metadata=_desc("Full fine-tunes of the base model; extracted to LoRA seed experts."),
+    )
+    # Breeding.
+    lora_rank: int = field(default=16, metadata=_desc("Rank cap of every expert adapter."))
+    crossover: str = field(
+        default="linear", metadata=_desc("Crossover operator: linear, ties, dare_ties, slerp.")
+    )
+    crossover_weight_std: float = field(
+        default=0.1, metadata=_desc("Std of the linear crossover weights w_i ~ N(1, std^2).")
+    )
+    mutation: str = field(default="svd_noise", metadata=_desc("Mutation operator."))
+    mutation_sigma: float = field(
+        default=0.25, metadata=_desc("Std of the Gaussian noise on singular values.")
+    )
+    mutation_keep_rank: int = field(
+        default=8, metadata=_desc("Top-k singular values perturbed per weight matrix.")
+    )
+    mutation_svd: SvdMethod = field(
+        default="lowrank",
+        metadata=_desc("exact: full SVD; lowrank: randomized top-k SVD (much faster)."),
+    )
+    adapter_dtype: Literal["bfloat16", "float16", "float32"] = field(
+        default="bfloat16", metadata=_desc("dtype of adapter weights on disk.")
+    )
+    random_seed: int = field(default=0, metadata=_desc("Seed of every random draw in the run."))
+    # Serving.
+    server_url: str = field(
+        default="",
+        metadata=_desc("Attach to a running vLLM server at this URL instead of starting one."),
+    )
+    vllm_device: VllmDevice = field(
+        default="auto", metadata=_desc("vLLM build to start: auto (by what is installed), cpu, gpu.")
+    )
+    vllm_host: str = field(default="127.0.0.1", metadata=_desc("Host the started server binds."))
+    vllm_port: int = field(default=8011, metadata=_desc("Port the started server listens on."))
+    served_model_name: str = field(
+        default="base", metadata=_desc("Model id of the base model on the server.")
+    )
+    max_loras: int = field(
+        default=8, metadata=_desc("Adapters served in one batch (vLLM --max-loras).")
+    )
+    max_loaded_adapters: int = field(
+        default=16,
+        metadata=_desc("Adapters kept registered on the server; least recently used go first."),
+    )
+    max_num_seqs: int = field(default=256, metadata=_desc("Sequences per batch (vLLM)."))
+    max_model_len: int = field(default=2048, metadata=_desc("Context length (vLLM)."))
+    kv_cache_gib: int = field(default=2, metadata=_desc("KV cache GiB on CPU (vLLM)."))
+    gpu_memory_utilization: float = field(
+        default=0.85, metadata=_desc("Share of GPU memory vLLM may use (GPU build).")
+    )
+    dtype: str = field(default="bfloat16", metadata=_desc("Weights dtype of the server."))
+    server_start_timeout: float = field(
+        default=600.0, metadata=_desc("Seconds to wait for the server to become healthy.")
+    )
+    request_timeout: float = field(
+        default=300.0, metadata=_desc("Seconds before one request to the server times out.")
+    )
+    request_retries: int = field(
+        default=3, metadata=_desc("Retries of a failed request (connection errors, 5xx).")
+    )
+    vllm_extra_args: list[str] = field(
+        default_factory=list, metadata=_desc("Extra command-line flags for the vLLM server.")
+    )
+
+    def __post_init__(self) -> None:
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            raw = os.environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and getattr(self, f.name) == default:
+                setattr(self, f.name, parse_value(f.name, hints[f.name], raw))
+        self._check()
+
+    def _check(self) -> None:
+        positive = ("lora_rank", "max_loras", "max_loaded_adapters", "max_num_seqs",
+                    "max_model_len", "kv_cache_gib", "mutation_keep_rank")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lora_rank not in VALID_LORA_RANKS:
+            raise ConfigError(f"lora_rank must be one of {VALID_LORA_RANKS}, got {self.lora_rank}")
+        if self.max_loaded_adapters < self.max_loras:
+            raise ConfigError("max_loaded_adapters must be at least max_loras")
+        if self.mutation_sigma < 0 or self.crossover_weight_std < 0:
+            raise ConfigError("mutation_sigma and crossover_weight_std must be >= 0")
+        if not 0 < self.vllm_port < 65536:
+            raise ConfigError(f"vllm_port must be in 1..65535, got {self.vllm_port}")
+        if self.request_retries < 0 or self.request_timeout <= 0 or self.server_start_timeout <= 0:
+            raise ConfigError("request_retries must be >= 0 and timeouts positive")
+        hints = get_type_hints(type(self))
+        for f in fields(self):
+            allowed = _literal_values(hints[f.name])
+            if allowed and getattr(self, f.name) not in allowed:
+                raise ConfigError(f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}")
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of this run."""
+        return Path(self.runs_dir) / self.run_id
+
+    @classmethod
+    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Context":
+        """Build a Context from a YAML file and explicit overrides (``None`` = not given)."""
+        values: dict[str, Any] = {}
+        if config_file is not None:
+            path = Path(config_file)
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist")
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"config file {path} must hold a mapping of field: value")
+            values.update(loaded)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data view, as recorded in a run folder."""
+        return dataclasses.asdict(self)
+
+
+def _literal_values(hint: Any) -> tuple[Any, ...]:
+    return get_args(hint) if get_origin(hint) is Literal else ()
+
+
+def parse_value(name: str, hint: Any, raw: str) -> Any:
+    """Parse a string (environment variable or CLI option) as the field's type."""
+    origin = get_origin(hint)
+    try:
+        if origin is list:
+            return [item.strip() for item in raw.split(",") if item.strip()]
+        if origin in (types.UnionType, typing.Union):
+            return parse_value(name, next(a for a in get_args(hint) if a is not type(None)), raw)
+        if hint is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no"}:
+                raise ValueError(raw)
+            return lowered in {"1", "true", "yes"}
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+    except ValueError as err:
+        raise ConfigError(f"{name}: cannot parse {raw!r} as {hint}") from err
+    return raw

@@ -1,0 +1,1 @@
+"""LangGraph graphs: the coevolution run and task forces."""

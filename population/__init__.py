@@ -1,0 +1,1 @@
+"""The evolving population: seed, experts as LoRA adapters, operators, vLLM serving."""

@@ -1,0 +1,1 @@
+"""Breeding operators (crossover and mutation), registered by name."""

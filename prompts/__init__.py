@@ -1,0 +1,1 @@
+"""Prompt files users edit, and the loader that checks their variables."""

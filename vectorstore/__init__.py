@@ -1,0 +1,1 @@
+"""ChromaDB-backed task index and embeddings."""
