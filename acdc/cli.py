@@ -1,0 +1,192 @@
+"""The ``acdc`` command line: every Context field is an option on every subcommand."""
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, get_type_hints
+
+from acdc.context import ConfigError, Context, parse_value
+
+log = logging.getLogger("acdc")
+
+DEMO_QUESTION = "In one sentence, why is the sky blue?"
+
+
+def _add_context_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file of settings (field: value)")
+    hints = get_type_hints(Context)
+    for field in dataclasses.fields(Context):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("description", "")
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            default=None,
+            metavar=field.name.upper(),
+            help=f"{help_text} [env ACDC_{field.name.upper()}]",
+            type=lambda raw, name=field.name, hint=hints[field.name]: parse_value(name, hint, raw),
+        )
+
+
+def _context(args: argparse.Namespace) -> Context:
+    names = {f.name for f in dataclasses.fields(Context)}
+    return Context.load(args.config, **{k: v for k, v in vars(args).items() if k in names})
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    """Prepare the base model and register the seed experts."""
+    from acdc.population.bootstrap import bootstrap
+
+    population = bootstrap(_context(args))
+    print(f"base model: {population.base_dir}")
+    print(f"experts:    {population.store.root}")
+    print(f"seeds:      {', '.join(population.seed_ids)}")
+
+
+def cmd_breed(args: argparse.Namespace) -> None:
+    """Breed one child from the given parents and print its id."""
+    from acdc.population.bootstrap import bootstrap, make_breeder
+
+    ctx = _context(args)
+    population = bootstrap(ctx)
+    breeder = make_breeder(ctx, population)
+    started = time.perf_counter()
+    record = breeder.breed(args.parents, seed=args.seed, generation=args.generation)
+    log.info("breeding took %.1f s", time.perf_counter() - started)
+    print(record.id)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    """Start the population server, load the chosen experts and wait for Ctrl-C."""
+    from acdc.population.bootstrap import bootstrap
+    from acdc.population.server import PopulationServer
+
+    ctx = _context(args)
+    population = bootstrap(ctx)
+    to_load = args.experts or [e for e in population.store.ids() if e != ctx.served_model_name]
+    with PopulationServer(ctx, population.base_dir) as server:
+
+        async def load_all() -> None:
+            client = _client(ctx, population, server.url)
+            for expert_id in to_load[: ctx.max_loaded_adapters]:
+                await client.ensure_loaded(expert_id)
+            await client.aclose()
+
+        asyncio.run(load_all())
+        print(f"serving at {server.url}/v1; model ids: {ctx.served_model_name} {' '.join(to_load)}")
+        print("press Ctrl-C to stop")
+        _wait_for_interrupt()
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Bootstrap the seed, start the server, breed two children, let each answer."""
+    from acdc.population.bootstrap import bootstrap, make_breeder
+    from acdc.population.gibberish import check_expert
+    from acdc.population.server import PopulationServer
+
+    ctx = _context(args)
+    population = bootstrap(ctx)
+    breeder = make_breeder(ctx, population)
+    seeds = population.seed_ids
+    first = breeder.breed(seeds, seed=ctx.random_seed, generation=1)
+    second = breeder.breed([first.id, *seeds], seed=ctx.random_seed + 1, generation=1)
+    children = [first.id, second.id]
+    print(f"bred {first.id} (from {', '.join(first.parents)})")
+    print(f"bred {second.id} (from {', '.join(second.parents)})")
+    with PopulationServer(ctx, population.base_dir) as server:
+
+        async def ask() -> None:
+            client = _client(ctx, population, server.url)
+            try:
+                for expert_id in [ctx.served_model_name, *children]:
+                    if expert_id != ctx.served_model_name:
+                        verdict = await check_expert(client, expert_id)
+                        status = "passes" if verdict.ok else f"FAILS ({verdict.reason})"
+                        print(f"gibberish check: {expert_id} {status}")
+                    messages = [{"role": "user", "content": DEMO_QUESTION}]
+                    answer = await client.chat(expert_id, messages, max_tokens=64)
+                    print(f"\n[{expert_id}] {DEMO_QUESTION}\n  -> {answer.text.strip()}")
+            finally:
+                await client.aclose()
+
+        asyncio.run(ask())
+    print(f"\ndemo done; experts are in {population.store.root}")
+
+
+def _client(ctx: Context, population: Any, url: str) -> Any:
+    from acdc.population.client import PopulationClient
+
+    return PopulationClient(
+        url,
+        population.store,
+        base_id=ctx.served_model_name,
+        max_loaded=ctx.max_loaded_adapters,
+        timeout=ctx.request_timeout,
+        retries=ctx.request_retries,
+    )
+
+
+def _wait_for_interrupt() -> None:
+    stop = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        while not stop:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "seed": (cmd_seed, "prepare the base model and seed experts"),
+    "breed": (cmd_breed, "breed a child expert from parents"),
+    "serve": (cmd_serve, "start the population server and keep it running"),
+    "demo": (cmd_demo, "seed, serve, breed two children and let each answer a question"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subcommand per entry of COMMANDS."""
+    parser = argparse.ArgumentParser(prog="acdc", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (func, help_text) in COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=func.__doc__)
+        _add_context_options(child)
+        if name == "breed":
+            child.add_argument("--parents", nargs="+", required=True, help="parent expert ids")
+            child.add_argument("--seed", type=int, default=0, help="random seed of this child")
+            child.add_argument("--generation", type=int, default=1, help="generation number")
+        if name == "serve":
+            child.add_argument("--experts", nargs="*", help="experts to load (default: all)")
+        child.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``acdc`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        args.func(args)
+    except (ConfigError, FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
+        log.error("%s", err)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

