@@ -167,7 +167,11 @@ class PopulationClient:
         if folder is None:
             raise ServerError(f"{expert_id} is the base model; it has no adapter")
         body = {"lora_name": expert_id, "lora_path": str(folder.resolve())}
-        response = await self._request("POST", "/v1/load_lora_adapter", body, allow=(400, 404))
+        # vLLM answers 400/404 for a bad path and 500 when its worker refuses the weights
+        # (rank above the cap, unsupported modules): retrying cannot help either way.
+        response = await self._request(
+            "POST", "/v1/load_lora_adapter", body, allow=(400, 404, 500)
+        )
         if response.status_code != 200 and "already been loaded" not in response.text:
             raise AdapterRejectedError(
                 f"vLLM rejected adapter {expert_id} ({folder}): {_error_text(response)}"

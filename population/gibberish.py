@@ -14,7 +14,16 @@ from acdc.population.client import PopulationClient
 from acdc.prompts.loader import prompt_path
 from acdc.types import ExpertId
 
-_WORD = re.compile(r"[^\W\d_]{2,}")
+_WORD = re.compile(r"[^\W\d_]+")
+_MASHED = re.compile(r"[a-z][A-Z]|^.{19,}$")
+FUNCTION_WORDS = frozenset(
+    "a an the of to in on at by for from with and or but not no is are was were be been it "
+    "its this that these those as if so than then there their they he she we you i my your "
+    "our his her has have had do does did can will would should could may about into which "
+    "who what when where why how all some many most more very also only".split()
+)
+"""Frequent English words: real sentences use them, word salad rarely does. The sanity
+prompts are English; change this set too if you translate them."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +47,22 @@ def gibberish_reason(text: str) -> str | None:
     letters = sum(ch.isalpha() for ch in stripped)
     if letters / len(stripped) < 0.4:
         return "too few letters"
-    words = [w.lower() for w in _WORD.findall(stripped)]
+    raw_words = _WORD.findall(stripped)
+    words = [w.lower() for w in raw_words]
     if not words:
         return "no words"
     if len(words) >= 8:
-        top_share = Counter(words).most_common(1)[0][1] / len(words)
-        if top_share > 0.4:
+        if Counter(words).most_common(1)[0][1] / len(words) > 0.4:
             return "one word repeated"
         trigrams = list(zip(words, words[1:], words[2:], strict=False))
         if len(set(trigrams)) / len(trigrams) < 0.5:
             return "repetitive phrases"
+        if sum(a == b for a, b in zip(words, words[1:], strict=False)) / len(words) > 0.15:
+            return "stuttering (a word repeated back to back)"
+        if sum(bool(_MASHED.search(w)) for w in raw_words) / len(words) > 0.15:
+            return "mashed-together words"
+        if sum(w in FUNCTION_WORDS for w in words) / len(words) < 0.08:
+            return "word salad (almost no common words)"
     return None
 
 

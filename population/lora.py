@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from acdc import atomic
@@ -42,7 +43,7 @@ def read_adapter(folder: Path) -> LoraDelta:
     try:
         config = json.loads(config_path.read_text())
         tensors = load_file(str(weights_path))
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, SafetensorError) as err:
         raise AdapterError(f"adapter {folder}: unreadable ({err})") from err
     _check_servable(folder, config)
 

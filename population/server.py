@@ -80,11 +80,26 @@ def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
 def port_is_free(host: str, port: int) -> bool:
     """Whether nothing listens on host:port (checked by binding it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server itself does: connections in TIME_WAIT after a restart do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
             return False
     return True
+
+
+def _reap_group(group: int, grace: float = 10.0) -> None:
+    """Wait for the server's worker processes to exit too; kill any that linger."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGKILL)
 
 
 class PopulationServer:
@@ -183,6 +198,7 @@ class PopulationServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+        _reap_group(process.pid)
         log.info("vLLM stopped")
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:

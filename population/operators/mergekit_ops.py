@@ -55,7 +55,7 @@ class MergekitCrossover:
             run_tool(
                 "mergekit-yaml", str(config), str(work / "merged"),
                 "--lora-merge-cache", str(work / "lora-cache"), "--random-seed", str(seed),
-                "--copy-tokenizer", "--quiet",
+                "--quiet",
             )
             extract_lora(work / "merged", base.folder, work / "adapter", self.extract_rank)
             return read_adapter(work / "adapter")

@@ -1,0 +1,64 @@
+"""Shared fixtures: a tiny random Llama base model and adapters over it."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from acdc.population.base import BaseWeights
+from acdc.population.experts import ExpertRecord, ExpertStore
+from acdc.population.lora import LoraDelta
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with hidden size 64, saved as safetensors (random weights)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        vocab_size=256,
+        max_position_embeddings=128,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture
+def random_delta() -> Callable[..., LoraDelta]:
+    """Build a random delta of a given rank over every target module of a base."""
+
+    def make(base: BaseWeights, rank: int, seed: int, scale: float = 0.05) -> LoraDelta:
+        gen = torch.Generator().manual_seed(seed)
+        delta: LoraDelta = {}
+        for module in base.modules:
+            out_features, in_features = base.shape(module) or (0, 0)
+            a = torch.randn(rank, in_features, generator=gen) * scale
+            b = torch.randn(out_features, rank, generator=gen) * scale
+            delta[module] = (a, b)
+        return delta
+
+    return make
+
+
+@pytest.fixture
+def store_with_parents(
+    tmp_path: Path, tiny_base: Path, random_delta: Callable[..., LoraDelta]
+) -> tuple[ExpertStore, BaseWeights]:
+    """An expert store holding the base and two random float32 parents p1, p2 of rank 4."""
+    base = BaseWeights(tiny_base)
+    store = ExpertStore(tmp_path / "experts")
+    store.add_base("base", base.name)
+    for index, name in enumerate(("p1", "p2")):
+        record = ExpertRecord(id=name, base_model=str(tiny_base))
+        store.save(record, random_delta(base, 4, seed=index), torch.float32)
+    return store, base

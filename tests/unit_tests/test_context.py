@@ -1,0 +1,70 @@
+"""The configuration object: defaults, environment, YAML, CLI, and clear errors."""
+
+from pathlib import Path
+
+import pytest
+
+from acdc.cli import _context, build_parser
+from acdc.context import ConfigError, Context
+
+
+def test_defaults_are_the_embedded_cpu_setup(monkeypatch: pytest.MonkeyPatch):
+    for name in ("ACDC_LORA_RANK", "ACDC_VLLM_PORT", "ACDC_SERVER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    ctx = Context()
+    assert ctx.base_model == "" and ctx.server_url == ""
+    assert ctx.lora_rank == 16 and ctx.crossover == "linear" and ctx.mutation == "svd_noise"
+    assert ctx.run_dir == Path("runs/default")
+
+
+def test_environment_beats_default_and_explicit_beats_environment(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("ACDC_LORA_RANK", "32")
+    monkeypatch.setenv("ACDC_MUTATION_SIGMA", "0.5")
+    monkeypatch.setenv("ACDC_SEED_ADAPTERS", "a, b")
+    ctx = Context(mutation_sigma=0.1)
+    assert ctx.lora_rank == 32
+    assert ctx.mutation_sigma == 0.1
+    assert ctx.seed_adapters == ["a", "b"]
+
+
+def test_yaml_file_then_cli_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ACDC_VLLM_PORT", "9100")
+    config = tmp_path / "run.yaml"
+    config.write_text("lora_rank: 8\nrun_id: from-file\nvllm_port: 9200\n")
+    args = build_parser().parse_args(
+        ["seed", "--config", str(config), "--run-id", "from-cli", "--max-loras", "4"]
+    )
+    ctx = _context(args)
+    assert (ctx.lora_rank, ctx.run_id, ctx.max_loras, ctx.vllm_port) == (8, "from-cli", 4, 9200)
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"lora_rank": 12}, "lora_rank"),
+        ({"max_loras": 0}, "max_loras"),
+        ({"vllm_port": 70000}, "vllm_port"),
+        ({"vllm_device": "tpu"}, "vllm_device"),
+        ({"mutation_svd": "fast"}, "mutation_svd"),
+        ({"max_loras": 8, "max_loaded_adapters": 4}, "max_loaded_adapters"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_field(values: dict[str, object], field: str):
+    with pytest.raises(ConfigError, match=field):
+        Context(**values)  # type: ignore[arg-type]
+
+
+def test_unknown_settings_and_unparsable_environment_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    config = tmp_path / "bad.yaml"
+    config.write_text("lora_rnak: 8\n")
+    with pytest.raises(ConfigError, match="unknown setting.*lora_rnak"):
+        Context.load(config)
+    with pytest.raises(ConfigError, match="does not exist"):
+        Context.load(tmp_path / "missing.yaml")
+    monkeypatch.setenv("ACDC_MAX_LORAS", "many")
+    with pytest.raises(ConfigError, match="max_loras"):
+        Context()
