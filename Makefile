@@ -1,0 +1,34 @@
+# One command each. Every target installs what it needs into .venv/ first.
+PY := .venv/bin/python
+SETUP := bash scripts/setup.sh
+
+.PHONY: help setup run demo test test-unit lint format typecheck bench
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup:  ## create/update .venv (CPU build of vLLM; `bash scripts/setup.sh gpu` for GPUs)
+	@$(SETUP)
+
+run: demo  ## the main job on the embedded defaults
+
+demo: setup  ## seed, serve, breed two children, let each answer
+	$(PY) -m acdc.cli demo
+
+test: setup  ## every test: unit and the real vLLM CPU stack
+	$(PY) -m pytest -q tests
+
+test-unit: setup  ## the fast unit tests only
+	$(PY) -m pytest -q tests/unit_tests
+
+lint: setup  ## ruff and mypy
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy acdc agents graphs population prompts vectorstore
+
+format: setup  ## apply ruff's formatting and safe fixes
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup  ## population serving benchmark (minutes; prints figures and ratios)
+	$(PY) bench/population_serving.py

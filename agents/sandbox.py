@@ -1,0 +1,296 @@
+"""Run untrusted ``score(instance, submission)`` code in an isolated, limited subprocess.
+
+Generated task code never runs in the main process (DESIGN.md section 6). Each call
+starts ``python -I -S agents/sandbox_child.py`` under ``unshare`` (util-linux, present
+on every Linux system) in new mount, network, pid, IPC and UTS namespaces. The child
+builds a new root on a tmpfs holding only read-only binds of the interpreter's files,
+chroots into it, drops every privilege and sets CPU, memory, file-size, process and
+open-file limits before it compiles the code. So the code sees no network (only a
+downed loopback), no host files beyond the interpreter, no environment but a minimal
+PATH, and an empty scratch folder that vanishes with it. The host kills the process
+group at the wall-clock limit; the pid namespace takes every forked process with it.
+
+Mechanisms, tried once per process and cached, first that works wins:
+``unshare`` as real root (the child then runs as a random unused uid, so RLIMIT_NPROC
+applies) and ``unshare --user --map-root-user`` (unprivileged user namespaces). With
+neither, :func:`run_score` refuses unless the caller passes ``allow_unisolated=True``,
+which keeps the limits and the scrubbed environment but not the isolation.
+"""
+
+import contextlib
+import functools
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+CHILD = Path(__file__).resolve().with_name("sandbox_child.py")
+Isolation = Literal["unshare", "unshare-userns"]
+FailureKind = Literal["timeout", "memory", "crashed", "bad_return", "not_isolated", "sandbox_error"]
+_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp"}
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_MAX_RESULT_BYTES = 64 * 1024
+_PROBE_CODE = "def score(instance, submission):\n    return 0.5\n"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits of one sandboxed call; small, since a score function is cheap.
+
+    Attributes:
+        cpu_seconds: RLIMIT_CPU; a SIGXCPU at this limit, SIGKILL one second later.
+        wall_seconds: Wall-clock limit; the whole process tree is killed after it.
+        memory_bytes: RLIMIT_AS, the address space of the child.
+        file_bytes: RLIMIT_FSIZE, the largest file the code may write.
+        processes: RLIMIT_NPROC, processes and threads of the sandbox uid (stops fork
+            bombs; not enforced when the code runs as global root, see the module doc).
+        open_files: RLIMIT_NOFILE.
+        tmpfs_bytes: Size of the tmpfs holding the new root and the scratch folder.
+    """
+
+    cpu_seconds: int = 5
+    wall_seconds: float = 15.0
+    memory_bytes: int = 512 * 1024**2
+    file_bytes: int = 1024**2
+    processes: int = 8
+    open_files: int = 64
+    tmpfs_bytes: int = 16 * 1024**2
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What one sandboxed call produced: a score in [0, 1], or why there is none.
+
+    Attributes:
+        score: The clamped score, or None when the call failed.
+        failure: Why there is no score (None on success).
+        detail: A human-readable explanation: the traceback, the limit hit, or a note
+            that the score was clamped.
+        isolation: The mechanism used, or None when the code ran unisolated (or not at all).
+    """
+
+    score: float | None
+    failure: FailureKind | None
+    detail: str
+    isolation: Isolation | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the code returned a usable score."""
+        return self.failure is None
+
+
+class SandboxUnavailableError(RuntimeError):
+    """No isolation mechanism works here and the caller did not allow unisolated runs."""
+
+
+def run_score(
+    code: str,
+    instance: dict[str, Any],
+    submission: str,
+    *,
+    limits: SandboxLimits | None = None,
+    allow_unisolated: bool = False,
+) -> SandboxResult:
+    """Run ``score(instance, submission)`` from ``code`` in the sandbox.
+
+    Args:
+        code: Python source defining ``score(instance: dict, submission: str) -> float``;
+            it may import only the standard library.
+        instance: The task instance as a JSON-able dict.
+        submission: The subject's full response text.
+        limits: Resource limits; the defaults of :class:`SandboxLimits` if None.
+        allow_unisolated: Run with limits but without isolation when no mechanism
+            works. Only for trusted code, e.g. hand-written seed tasks on a dev machine.
+
+    Returns:
+        The score, clamped to [0, 1], or a failure with its reason. Never raises for
+        anything the code does.
+    """
+    limits = limits or SandboxLimits()
+    mode = isolation()
+    if mode is None and not allow_unisolated:
+        return SandboxResult(
+            None,
+            "not_isolated",
+            "no sandbox isolation works on this machine (tried unshare with and without a "
+            "user namespace); refusing to run generated code. Enable unprivileged user "
+            "namespaces or run as root, or pass allow_unisolated=True for trusted code.",
+            None,
+        )
+    return _run(mode, code, instance, submission, limits)
+
+
+@functools.cache
+def isolation() -> Isolation | None:
+    """The first isolation mechanism that runs a trivial score function here, or None."""
+    if shutil.which("unshare") is None:
+        logger.warning("sandbox: no unshare binary on PATH; generated code cannot be isolated")
+        return None
+    candidates: list[Isolation] = ["unshare-userns"]
+    if os.geteuid() == 0:
+        candidates.insert(0, "unshare")
+    for mode in candidates:
+        result = _run(mode, _PROBE_CODE, {}, "", SandboxLimits(cpu_seconds=5, wall_seconds=20))
+        if result.score == 0.5:
+            logger.info("sandbox: isolating generated code with %s", mode)
+            if mode == "unshare-userns" and os.geteuid() == 0:
+                logger.warning(
+                    "sandbox: running as root without CAP_SYS_ADMIN; RLIMIT_NPROC cannot bind "
+                    "global root, so only the wall-clock limit stops a fork bomb"
+                )
+            return mode
+        logger.info("sandbox: %s does not work here: %s %s", mode, result.failure, result.detail)
+    logger.warning("sandbox: no isolation mechanism works on this machine")
+    return None
+
+
+def _binds() -> list[str]:
+    """Host paths the child needs: system library folders and the interpreter's prefix."""
+    wanted = sorted({*_SYSTEM_DIRS, sys.base_prefix, sys.base_exec_prefix})
+    kept: list[str] = []
+    for path in wanted:
+        if not os.path.lexists(path):
+            continue
+        if any(path.startswith(parent + "/") for parent in kept):
+            continue  # a recursive bind of the parent already holds it
+        kept.append(path)
+    return kept
+
+
+def _command(mode: Isolation | None) -> list[str]:
+    python = [sys.executable, "-I", "-S", str(CHILD)]
+    if mode is None:
+        return python
+    flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--kill-child"]
+    if mode == "unshare-userns":
+        flags += ["--user", "--map-root-user"]
+    return [shutil.which("unshare") or "unshare", *flags, "--", *python]
+
+
+def _run(
+    mode: Isolation | None,
+    code: str,
+    instance: dict[str, Any],
+    submission: str,
+    limits: SandboxLimits,
+) -> SandboxResult:
+    nonce = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(prefix="acdc-sandbox-") as root:
+        read_fd, write_fd = os.pipe()
+        isolate = None
+        if mode is not None:
+            # A fresh uid per call: nothing on the host belongs to it, and its process
+            # count (RLIMIT_NPROC) is not shared with any other sandbox.
+            uid = 100_000 + secrets.randbelow(1 << 30) if mode == "unshare" else None
+            isolate = {"binds": _binds(), "uid": uid, "tmpfs_bytes": limits.tmpfs_bytes}
+        request = {
+            "nonce": nonce,
+            "code": code,
+            "instance": instance,
+            "submission": submission,
+            "limits": {
+                "cpu_seconds": limits.cpu_seconds,
+                "memory_bytes": limits.memory_bytes,
+                "file_bytes": limits.file_bytes,
+                "processes": limits.processes,
+                "open_files": limits.open_files,
+            },
+            "result_fd": write_fd,
+            "root": root,
+            "isolate": isolate,
+        }
+        env = dict(_ENV, HOME=root, TMPDIR=root) if mode is None else dict(_ENV)
+        try:
+            process = subprocess.Popen(
+                _command(mode),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(write_fd,),
+                env=env,
+                cwd=root,
+                start_new_session=True,  # its own process group, killed as one
+            )
+        except OSError as exc:
+            os.close(read_fd)
+            return SandboxResult(None, "sandbox_error", f"cannot start the sandbox: {exc}", mode)
+        finally:
+            os.close(write_fd)
+        timed_out = _wait(process, json.dumps(request).encode(), limits.wall_seconds)
+        raw = _drain(read_fd)
+    if timed_out:
+        return SandboxResult(
+            None, "timeout", f"wall-clock limit of {limits.wall_seconds:g} s exceeded", mode
+        )
+    return _interpret(raw, nonce, process.returncode, mode)
+
+
+def _wait(process: subprocess.Popen[bytes], request: bytes, wall_seconds: float) -> bool:
+    """Send the request and wait; kill the whole process group at the limit."""
+    try:
+        process.communicate(request, timeout=wall_seconds)
+        return False
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return True
+
+
+def _drain(fd: int) -> bytes:
+    """Read what the child left in the result pipe without waiting for stray writers.
+
+    A process the code forked may outlive the runner when there is no pid namespace and
+    keep the pipe open; a blocking read would then hang the caller.
+    """
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < _MAX_RESULT_BYTES:
+            chunk = os.read(fd, _MAX_RESULT_BYTES - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _interpret(raw: bytes, nonce: str, returncode: int, mode: Isolation | None) -> SandboxResult:
+    """Turn the child's result line (or its absence) into a validated result."""
+    try:
+        outcome = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        outcome = None
+    if not isinstance(outcome, dict) or outcome.get("nonce") != nonce:
+        # The supervisor reports whatever the code does, so this is the sandbox itself
+        # failing, e.g. unshare refused by the kernel.
+        detail = f"the sandbox exited with status {returncode} without a valid result"
+        return SandboxResult(None, "sandbox_error", detail, mode)
+    if not outcome.get("ok"):
+        kind = outcome.get("kind")
+        known = ("timeout", "memory", "crashed", "bad_return", "sandbox_error")
+        failure: FailureKind = kind if kind in known else "sandbox_error"
+        return SandboxResult(None, failure, str(outcome.get("detail", "")), mode)
+    value = outcome.get("score")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return SandboxResult(None, "bad_return", f"invalid score {value!r}", mode)
+    score = min(1.0, max(0.0, float(value)))
+    detail = "" if score == value else f"score {value!r} clamped to {score}"
+    return SandboxResult(score, None, detail, mode)

@@ -1,0 +1,332 @@
+"""Inside the sandbox: lock this process down, then run one untrusted score function.
+
+Run only by ``acdc.agents.sandbox`` as ``python -I -S sandbox_child.py`` inside fresh
+mount, network, pid, IPC and UTS namespaces. It uses the standard library alone, because
+once the new root is in place nothing but the interpreter's own files is visible.
+
+Order matters: read the request, build a new root from read-only binds on a tmpfs,
+chroot into it and drop every privilege; then fork a worker that sets the resource
+limits and only then compiles the untrusted code. The supervisor reports how the worker
+ended on a dedicated pipe the worker never holds, never on stdout, so text the code
+prints cannot pose as a result.
+"""
+
+import ctypes
+import json
+import math
+import os
+import resource
+import signal
+import sys
+import traceback
+from typing import Any
+
+_MS_RDONLY = 0x1
+_MS_NOSUID = 0x2
+_MS_NODEV = 0x4
+_MS_NOEXEC = 0x8
+_MS_REMOUNT = 0x20
+_MS_NOATIME = 0x400
+_MS_NODIRATIME = 0x800
+_MS_BIND = 0x1000
+_MS_REC = 0x4000
+_MS_RELATIME = 0x200000
+_SYS_MOUNT_SETATTR = 442  # the same number on every architecture but alpha
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY_NOSUID_NODEV = 0x1 | 0x2 | 0x4
+_PR_CAPBSET_DROP = 24
+_PR_SET_NO_NEW_PRIVS = 38
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_CAPABILITY_VERSION_3 = 0x20080522
+_DETAIL_CHARS = 2000
+_MAX_OUTCOME_BYTES = 16 * 1024
+_WORKDIR = "/tmp"
+_DEVICES = ("null", "zero", "random", "urandom")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+# prctl reads its arguments as unsigned longs; untyped ints could leave garbage high bits.
+_libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+
+
+class CpuTimeExceededError(BaseException):
+    """Raised from SIGXCPU; a BaseException so ``except Exception`` in user code misses it."""
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(
+        _libc.mount(
+            source.encode() if source else None,
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {target}",
+    )
+
+
+def _make_readonly(target: str) -> None:
+    """Remount a bind read-only, nosuid, nodev, including any mounts below it."""
+    attr = _MountAttr(_MOUNT_ATTR_RDONLY_NOSUID_NODEV, 0, 0, 0)
+    done = _libc.syscall(
+        ctypes.c_long(_SYS_MOUNT_SETATTR),
+        ctypes.c_int(_AT_FDCWD),
+        ctypes.c_char_p(target.encode()),
+        ctypes.c_uint(_AT_RECURSIVE),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if done == 0:
+        return
+    # Kernels before 5.12 lack mount_setattr: remount the top mount only, restating the
+    # flags it already has, because a user namespace may not clear locked ones.
+    keep = os.statvfs(target).f_flag
+    flags = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV
+    for st_flag, ms_flag in (
+        (os.ST_NOEXEC, _MS_NOEXEC),
+        (os.ST_NOATIME, _MS_NOATIME),
+        (os.ST_NODIRATIME, _MS_NODIRATIME),
+        (os.ST_RELATIME, _MS_RELATIME),
+    ):
+        if keep & st_flag:
+            flags |= ms_flag
+    _mount(None, target, None, flags)
+
+
+def _build_root(root: str, binds: list[str], size_bytes: int) -> None:
+    """Mount a tmpfs at ``root`` holding read-only binds of ``binds`` and a few devices."""
+    _mount("tmpfs", root, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size_bytes},mode=0755")
+    for path in binds:
+        target = root + path
+        if os.path.islink(path):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.readlink(path), target)
+        elif os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+            _mount(path, target, None, _MS_BIND | _MS_REC)
+            _make_readonly(target)
+    os.makedirs(root + "/dev", exist_ok=True)
+    for name in _DEVICES:
+        target = f"{root}/dev/{name}"
+        with open(target, "w"):
+            pass
+        try:
+            _mount(f"/dev/{name}", target, None, _MS_BIND)
+        except OSError:
+            os.unlink(target)  # code that needs /dev/null still runs, just without it
+    os.makedirs(root + _WORKDIR, mode=0o700)
+
+
+def _drop_privileges(uid: int | None) -> None:
+    """Leave no capability and no way back: bounding set, ids, then no_new_privs.
+
+    With ``uid`` (the sandbox started as real root) the process becomes that unused uid,
+    which also makes RLIMIT_NPROC count; in a user namespace the mapped root keeps its id
+    and loses its capabilities instead.
+    """
+    for cap in range(64):
+        if _libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    _libc.prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    _check(_libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+
+
+def _confine(request: dict[str, Any]) -> None:
+    isolate = request["isolate"]
+    root = request["root"]
+    if isolate is None:
+        os.chdir(root)  # unisolated: limits and a scratch folder only
+        return
+    _build_root(root, isolate["binds"], isolate["tmpfs_bytes"])
+    uid = isolate["uid"]
+    if uid is not None:
+        os.chown(root + _WORKDIR, uid, uid)
+    os.chroot(root)
+    os.chdir(_WORKDIR)
+    _drop_privileges(uid)
+
+
+def _on_sigxcpu(signum: int, frame: object) -> None:
+    raise CpuTimeExceededError
+
+
+def _apply_limits(limits: dict[str, int]) -> None:
+    cpu = limits["cpu_seconds"]
+    # The soft limit raises an exception the runner reports; the hard limit one second
+    # later kills code that swallows it.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    for which, value in (
+        (resource.RLIMIT_AS, limits["memory_bytes"]),
+        (resource.RLIMIT_FSIZE, limits["file_bytes"]),
+        (resource.RLIMIT_NPROC, limits["processes"]),
+        (resource.RLIMIT_NOFILE, limits["open_files"]),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(which, (value, value))
+    signal.signal(signal.SIGXCPU, _on_sigxcpu)
+    # A write past RLIMIT_FSIZE then fails with an OSError instead of killing silently.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _failure(kind: str, detail: str) -> dict[str, Any]:
+    return {"ok": False, "kind": kind, "detail": detail[-_DETAIL_CHARS:]}
+
+
+def _score(code: str, instance: dict[str, Any], submission: str) -> dict[str, Any]:
+    """Run the untrusted code and turn whatever happens into an outcome dict."""
+    namespace: dict[str, Any] = {"__name__": "score_code"}
+    try:
+        exec(compile(code, "<score_code>", "exec"), namespace)
+        function = namespace.get("score")
+        if not callable(function):
+            return _failure("crashed", "score_code defines no callable score(instance, submission)")
+        value = function(instance, submission)
+    except CpuTimeExceededError:
+        return _failure("timeout", "CPU time limit exceeded")
+    except MemoryError:
+        return _failure("memory", "memory limit exceeded (MemoryError)")
+    except BaseException:  # untrusted code may raise anything, SystemExit included
+        return _failure("crashed", traceback.format_exc())
+    if not isinstance(value, int | float):  # bool counts: True is a pass
+        return _failure("bad_return", f"score() returned {type(value).__name__}, not a number")
+    try:
+        number = float(value)
+    except (OverflowError, ValueError) as exc:
+        return _failure("bad_return", f"score() returned an unusable number: {exc}")
+    if not math.isfinite(number):
+        return _failure("bad_return", f"score() returned {number}")
+    return {"ok": True, "score": number}
+
+
+def _outcome_line(outcome: dict[str, Any]) -> bytes:
+    return (json.dumps(outcome) + "\n").encode()
+
+
+def _work(request: dict[str, Any], out_fd: int) -> None:
+    """The worker process: limits on, run the code, report to the supervisor, exit."""
+    pid = os.getpid()
+    try:
+        _apply_limits(request["limits"])
+    except BaseException:
+        outcome = _failure("sandbox_error", "setting limits failed: " + traceback.format_exc())
+    else:
+        try:
+            outcome = _score(request["code"], request["instance"], request["submission"])
+        except CpuTimeExceededError:  # landed just outside _score's own handler
+            outcome = _failure("timeout", "CPU time limit exceeded")
+        except BaseException:
+            outcome = _failure("crashed", traceback.format_exc())
+    if os.getpid() == pid:  # processes the code forked return here too; they stay silent
+        os.write(out_fd, _outcome_line(outcome))
+    os._exit(0)
+
+
+def _supervise(request: dict[str, Any], result_fd: int) -> dict[str, Any]:
+    """Fork the worker and explain how it ended, even when it was killed outright.
+
+    The worker never holds the result pipe, and the supervisor (pid 1 of the namespace)
+    runs no untrusted code, so a SIGKILL at the hard CPU limit is still reported.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        os.close(result_fd)
+        _work(request, write_fd)
+    os.close(write_fd)
+    _, status, usage = os.wait4(pid, 0)
+    raw = _drain(read_fd)
+    if raw.count(b"\n") > 1:  # the worker writes one line; more means the code wrote too
+        return _failure("crashed", "the score code wrote to the sandbox's outcome pipe")
+    try:
+        outcome: dict[str, Any] = json.loads(raw)
+        if isinstance(outcome, dict):
+            return outcome
+    except ValueError:
+        pass
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        cpu = usage.ru_utime + usage.ru_stime
+        if signum in (signal.SIGKILL, signal.SIGXCPU) and cpu >= request["limits"]["cpu_seconds"]:
+            return _failure("timeout", f"killed at the CPU time limit after {cpu:.1f} s of CPU")
+        return _failure("crashed", f"killed by signal {signal.Signals(signum).name}")
+    code = os.waitstatus_to_exitcode(status)
+    return _failure("crashed", f"the score code ended the process with exit status {code}")
+
+
+def _drain(fd: int) -> bytes:
+    """Read what is in the pipe now; stray forked writers must not make us wait."""
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    try:
+        while sum(len(c) for c in chunks) < _MAX_OUTCOME_BYTES:
+            chunk = os.read(fd, _MAX_OUTCOME_BYTES)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    os.close(fd)
+    return b"".join(chunks)[:_MAX_OUTCOME_BYTES]
+
+
+def main() -> None:
+    """Read the request from stdin, run it, write one JSON line to the result pipe."""
+    request = json.loads(sys.stdin.buffer.read())
+    result_fd = int(request["result_fd"])
+    try:
+        _confine(request)
+    except BaseException:
+        outcome = _failure("sandbox_error", "setup failed: " + traceback.format_exc())
+    else:
+        outcome = _supervise(request, result_fd)
+    outcome["nonce"] = request["nonce"]
+    os.write(result_fd, _outcome_line(outcome))
+    os.close(result_fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Benchmark: serve a population of experts three ways on one workload, in one run.
+
+(a) acdc's design: one vLLM server, every expert hot-loaded as a LoRA adapter, all
+    requests in flight together;
+(b) full weights one expert at a time: merge each adapter into the base (PEFT), start a
+    server on the merged checkpoint, answer its prompts, stop (what in-place weight
+    swapping becomes with current vLLM);
+(c) the ceiling: the base model alone, no LoRA, answering the same number of requests.
+
+Every request generates exactly ``--max-tokens`` tokens (greedy, EOS ignored). Prints
+wall time and tokens/s of each, ``ceiling: Y %`` (serving tokens/s of a over c) and last
+``speedup: X.X`` (time of b over time of a, server starts included in both). Also times
+one breeding step (crossover + mutation + save) on the seed.
+
+Usage: .venv/bin/python bench/population_serving.py [--experts 8] [--prompts 32] ...
+"""
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from acdc.context import Context
+from acdc.population.bootstrap import Population, bootstrap, make_breeder
+from acdc.population.client import PopulationClient
+from acdc.population.server import PopulationServer
+
+TOPICS = [
+    "photosynthesis", "the water cycle", "gravity", "volcanoes", "the moon's phases",
+    "rainbows", "magnets", "sound waves", "the immune system", "tides", "earthquakes",
+    "electric circuits", "the seasons", "fossils", "clouds", "the heart", "plate tectonics",
+    "friction", "evaporation", "the solar system", "DNA", "bees and pollination",
+    "batteries", "lightning", "the internet", "compound interest", "prime numbers",
+    "recycling", "black holes", "vaccines", "the printing press", "glaciers",
+]
+
+
+def prompts(count: int) -> list[str]:
+    return [f"Explain {TOPICS[i % len(TOPICS)]} to a curious child." for i in range(count)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def serve_all(
+    url: str, population: Population, jobs: list[tuple[str, str]], max_tokens: int, base_id: str
+) -> tuple[float, int]:
+    """Send every (model, prompt) job at once; return (seconds, generated tokens)."""
+    client = PopulationClient(url, population.store, base_id=base_id, max_loaded=64)
+    try:
+        for model in sorted({m for m, _ in jobs} - {base_id}):
+            await client.ensure_loaded(model)
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                client.chat(
+                    model,
+                    [{"role": "user", "content": prompt}],
+                    max_tokens=max_tokens,
+                    ignore_eos=True,
+                )
+                for model, prompt in jobs
+            )
+        )
+        return time.perf_counter() - started, sum(r.completion_tokens for r in results)
+    finally:
+        await client.aclose()
+
+
+def merge_expert(population: Population, expert_id: str, out_dir: Path) -> None:
+    """Full weights of one expert: its adapter merged into the base with PEFT."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = AutoModelForCausalLM.from_pretrained(str(population.base_dir), dtype=torch.bfloat16)
+    adapter = population.store.adapter_dir(expert_id)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged.save_pretrained(str(out_dir))
+    AutoTokenizer.from_pretrained(str(population.base_dir)).save_pretrained(str(out_dir))
+
+
+def report(name: str, seconds: float, tokens: int, serve_seconds: float) -> None:
+    print(
+        f"{name:<44} wall {seconds:7.1f} s   serving {serve_seconds:6.1f} s   "
+        f"{tokens / serve_seconds:7.1f} tokens/s",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experts", type=int, default=8)
+    parser.add_argument("--prompts", type=int, default=32, help="prompts per expert")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--rank", type=int, default=16, help="adapter rank cap")
+    parser.add_argument("--max-num-seqs", type=int, default=256)
+    parser.add_argument("--skip-full-weights", action="store_true", help="skip (b)")
+    parser.add_argument("--lora-kernel", default=None, help="grouped or vllm (default: config)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="acdc-bench-"))
+    overrides = {"lora_kernel": args.lora_kernel} if args.lora_kernel else {}
+    ctx = Context(
+        runs_dir=str(work),
+        run_id="bench",
+        vllm_port=free_port(),
+        lora_rank=args.rank,
+        max_loras=args.experts,
+        max_loaded_adapters=max(args.experts, 16),
+        max_num_seqs=args.max_num_seqs,
+        **overrides,
+    )
+    print(f"workload: {args.experts} experts x {args.prompts} prompts, {args.max_tokens} new "
+          f"tokens each, greedy; rank {args.rank}, max-num-seqs {args.max_num_seqs}, "
+          f"lora kernel {ctx.lora_kernel}; {os.cpu_count()} CPUs", flush=True)
+    population = bootstrap(ctx)
+    breeder = make_breeder(ctx, population)
+    started = time.perf_counter()
+    first = breeder.breed(population.seed_ids, seed=0, generation=1)
+    print(f"breeding step (mutation of the seed + save):   {time.perf_counter() - started:5.2f} s")
+    experts = [first.id]
+    for index in range(1, args.experts):
+        parents = [experts[-1], population.seed_ids[0]]
+        started = time.perf_counter()
+        experts.append(breeder.breed(parents, seed=index, generation=1).id)
+        if index == 1:
+            print(f"breeding step (crossover + mutation + save):  {time.perf_counter() - started:5.2f} s")
+    texts = prompts(args.prompts)
+    jobs = [(expert, text) for text in texts for expert in experts]
+    base_id = ctx.served_model_name
+
+    # (c) the ceiling: base model, no LoRA, same number of requests.
+    started = time.perf_counter()
+    with PopulationServer(ctx, population.base_dir, work / "c.log", lora=False) as server:
+        ceiling_jobs = [(base_id, text) for _, text in jobs]
+        c_serve, c_tokens = asyncio.run(serve_all(server.url, population, ceiling_jobs, args.max_tokens, base_id))
+    c_wall = time.perf_counter() - started
+    report("(c) ceiling: base model alone", c_wall, c_tokens, c_serve)
+
+    # (a) one server, every expert a hot-loaded adapter.
+    started = time.perf_counter()
+    with PopulationServer(ctx, population.base_dir, work / "a.log") as server:
+        a_serve, a_tokens = asyncio.run(serve_all(server.url, population, jobs, args.max_tokens, base_id))
+    a_wall = time.perf_counter() - started
+    report("(a) one server, all experts as LoRA adapters", a_wall, a_tokens, a_serve)
+
+    if not args.skip_full_weights:
+        # (b) one expert at a time, full merged weights, one server start each.
+        started = time.perf_counter()
+        b_serve, b_tokens = 0.0, 0
+        for expert in experts:
+            merged = work / f"merged-{expert}"
+            merge_expert(population, expert, merged)
+            # Eager mode spares each start the ~70 s torch.compile costs on CPU, for a
+            # serving speed within 5 % of compiled: the fairest setting for (b).
+            one = dataclasses.replace(ctx, served_model_name=expert, vllm_extra_args=["--enforce-eager"])
+            with PopulationServer(one, merged, work / f"b-{expert}.log", lora=False) as server:
+                own_jobs = [(expert, text) for text in texts]
+                seconds, tokens = asyncio.run(serve_all(server.url, population, own_jobs, args.max_tokens, expert))
+            b_serve += seconds
+            b_tokens += tokens
+        b_wall = time.perf_counter() - started
+        report("(b) full weights, one expert at a time", b_wall, b_tokens, b_serve)
+
+    print(f"ceiling: {100 * (a_tokens / a_serve) / (c_tokens / c_serve):.0f} %")
+    if not args.skip_full_weights:
+        print(f"speedup: {b_wall / a_wall:.1f}")
+
+
+if __name__ == "__main__":
+    main()
