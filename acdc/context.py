@@ -81,6 +81,78 @@ class Context:
         default="bfloat16", metadata=_desc("dtype of adapter weights on disk.")
     )
     random_seed: int = field(default=0, metadata=_desc("Seed of every random draw in the run."))
+    # Roles. A model is "" (the population server's base model), an init_chat_model
+    # spec "provider:model", or a model name served at the role's OpenAI-compatible URL.
+    scientist_model: str = field(
+        default="", metadata=_desc("Model of the task-scientist: '' = local base, or provider:model.")
+    )
+    scientist_base_url: str = field(
+        default="", metadata=_desc("OpenAI-compatible URL of the task-scientist model ('' = none).")
+    )
+    scientist_temperature: float = field(default=0.7, metadata=_desc("Sampling temperature."))
+    scientist_max_tokens: int = field(default=1024, metadata=_desc("Max new tokens per call."))
+    scientist_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
+    scientist_retries: int = field(
+        default=2, metadata=_desc("Retries of a failed or malformed call, then the item is rejected.")
+    )
+    scientist_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    judge_model: str = field(
+        default="", metadata=_desc("Model of the judge: '' = local base, or provider:model.")
+    )
+    judge_base_url: str = field(
+        default="", metadata=_desc("OpenAI-compatible URL of the judge model ('' = none).")
+    )
+    judge_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
+    judge_max_tokens: int = field(default=512, metadata=_desc("Max new tokens per call."))
+    judge_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
+    judge_retries: int = field(
+        default=2, metadata=_desc("Retries of a failed or malformed call, then the item is rejected.")
+    )
+    judge_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    curator_model: str = field(
+        default="", metadata=_desc("Model of the curator's novelty check: '' = local base, or provider:model.")
+    )
+    curator_base_url: str = field(
+        default="", metadata=_desc("OpenAI-compatible URL of the curator's novelty check model ('' = none).")
+    )
+    curator_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
+    curator_max_tokens: int = field(default=256, metadata=_desc("Max new tokens per call."))
+    curator_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
+    curator_retries: int = field(
+        default=2, metadata=_desc("Retries of a failed or malformed call, then the item is rejected.")
+    )
+    curator_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    prompts_dir: str = field(
+        default="",
+        metadata=_desc("Folder of your own prompt files; a file there replaces the bundled one."),
+    )
+    reflection_rounds: int = field(
+        default=1, metadata=_desc("Self-reflection rounds of the scientist per task.")
+    )
+    novelty_threshold: float = field(
+        default=0.7, metadata=_desc("Cosine similarity above which a new task is a duplicate.")
+    )
+    novelty_neighbours: int = field(
+        default=3, metadata=_desc("Nearest tasks shown to the scientist and the novelty check.")
+    )
+    contamination_threshold: float = field(
+        default=0.9, metadata=_desc("Similarity to a benchmark question that rejects a task.")
+    )
+    benchmark_files: list[str] = field(
+        default_factory=list, metadata=_desc("JSONL benchmark questions for the contamination gate.")
+    )
+    novel_unrelated_share: float = field(
+        default=0.8, metadata=_desc("Share of 'novel' adaptations asking for an unrelated task.")
+    )
+    pool_max: int = field(default=250, metadata=_desc("Most active tasks; oldest retire first."))
+    chroma_host: str = field(
+        default="", metadata=_desc("ChromaDB server host ('' = embedded store in the run folder).")
+    )
+    chroma_port: int = field(default=8000, metadata=_desc("ChromaDB server port."))
+    embedding_base_url: str = field(
+        default="", metadata=_desc("OpenAI-compatible embeddings URL ('' = bundled MiniLM).")
+    )
+    embedding_model: str = field(default="", metadata=_desc("Embedding model at that URL."))
     # Serving.
     server_url: str = field(
         default="",
@@ -144,7 +216,9 @@ class Context:
         self._check()
 
     def _check(self) -> None:
-        positive = ("lora_rank", "max_loras", "max_loaded_adapters", "max_num_seqs",
+        positive = ("scientist_max_tokens", "judge_max_tokens", "curator_max_tokens",
+                    "scientist_concurrency", "judge_concurrency", "curator_concurrency",
+                    "novelty_neighbours", "pool_max", "lora_rank", "max_loras", "max_loaded_adapters", "max_num_seqs",
                     "max_model_len", "kv_cache_gib", "mutation_keep_rank")
         for name in positive:
             if getattr(self, name) <= 0:
@@ -159,6 +233,14 @@ class Context:
             raise ConfigError(f"vllm_port must be in 1..65535, got {self.vllm_port}")
         if self.request_retries < 0 or self.request_timeout <= 0 or self.server_start_timeout <= 0:
             raise ConfigError("request_retries must be >= 0 and timeouts positive")
+        for role in ("scientist", "judge", "curator"):
+            if getattr(self, f"{role}_retries") < 0 or getattr(self, f"{role}_timeout") <= 0:
+                raise ConfigError(f"{role}_retries must be >= 0 and {role}_timeout positive")
+        for name in ("novelty_threshold", "contamination_threshold", "novel_unrelated_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.reflection_rounds < 0:
+            raise ConfigError("reflection_rounds must be >= 0")
         hints = get_type_hints(type(self))
         for f in fields(self):
             allowed = _literal_values(hints[f.name])

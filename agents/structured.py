@@ -1,0 +1,84 @@
+"""Structured calls to a role model: bounded retries, and failures returned as data.
+
+A malformed, schema-invalid or refused answer, a timeout or an unreachable server is
+retried up to the role's limit and then returned as a rejection with its reason; it
+never raises out of a role, so one bad item cannot crash a run.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+from pydantic import BaseModel
+
+from acdc.context import Context
+from acdc.models import Role, RoleSettings, load_chat_model
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """The parsed answer of a structured call, or why there is none."""
+
+    value: T | None
+    reason: str
+    attempts: int
+    raw: str
+    tokens: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether a schema-valid value came back."""
+        return self.value is not None
+
+
+class StructuredCaller:
+    """Calls one role model for pydantic outputs, with a concurrency limit."""
+
+    def __init__(self, model: BaseChatModel, *, retries: int, concurrency: int, local: bool):
+        self.model = model
+        self.retries = retries
+        self.local = local
+        self._limit = asyncio.Semaphore(concurrency)
+
+    async def call(self, schema: type[T], prompt: str) -> Outcome[T]:
+        """Ask for ``schema``; JSON-schema guided decoding on OpenAI-compatible servers."""
+        method = "json_schema" if self.local else None
+        kwargs: dict[str, Any] = {"include_raw": True}
+        if method:
+            kwargs["method"] = method
+        runnable = self.model.with_structured_output(schema, **kwargs)
+        reason, raw, tokens = "", "", 0
+        for attempt in range(1, self.retries + 2):
+            try:
+                async with self._limit:
+                    result = await runnable.ainvoke([HumanMessage(prompt)])
+            except Exception as err:  # noqa: BLE001 - providers raise many types; all become data
+                reason = f"call failed: {type(err).__name__}: {str(err)[:300]}"
+                continue
+            message = result.get("raw")
+            raw = str(getattr(message, "content", "") or "")
+            usage = getattr(message, "usage_metadata", None) or {}
+            tokens += int(usage.get("total_tokens", 0))
+            parsed = result.get("parsed")
+            if isinstance(parsed, schema):
+                return Outcome(parsed, "", attempt, raw, tokens)
+            error = result.get("parsing_error")
+            reason = f"malformed output: {str(error)[:300]}" if error else "no structured output"
+        log.warning("%s rejected after %d attempt(s): %s", schema.__name__, self.retries + 1, reason)
+        return Outcome(None, reason, self.retries + 1, raw, tokens)
+
+
+def caller_for(ctx: Context, role: Role, server_url: str) -> StructuredCaller:
+    """The structured caller of ``role`` as configured in ``ctx``."""
+    settings = RoleSettings.of(ctx, role)
+    model = load_chat_model(settings, server_url, ctx.served_model_name)
+    return StructuredCaller(
+        model, retries=settings.retries, concurrency=settings.concurrency, local=settings.local
+    )
