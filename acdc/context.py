@@ -84,7 +84,8 @@ class Context:
     # Roles. A model is "" (the population server's base model), an init_chat_model
     # spec "provider:model", or a model name served at the role's OpenAI-compatible URL.
     scientist_model: str = field(
-        default="", metadata=_desc("Model of the task-scientist: '' = local base, or provider:model.")
+        default="",
+        metadata=_desc("Model of the task-scientist: '' = local base, or provider:model."),
     )
     scientist_base_url: str = field(
         default="", metadata=_desc("OpenAI-compatible URL of the task-scientist model ('' = none).")
@@ -93,7 +94,8 @@ class Context:
     scientist_max_tokens: int = field(default=1024, metadata=_desc("Max new tokens per call."))
     scientist_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
     scientist_retries: int = field(
-        default=2, metadata=_desc("Retries of a failed or malformed call, then the item is rejected.")
+        default=2,
+        metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
     scientist_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
     judge_model: str = field(
@@ -106,20 +108,24 @@ class Context:
     judge_max_tokens: int = field(default=512, metadata=_desc("Max new tokens per call."))
     judge_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
     judge_retries: int = field(
-        default=2, metadata=_desc("Retries of a failed or malformed call, then the item is rejected.")
+        default=2,
+        metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
     judge_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
     curator_model: str = field(
-        default="", metadata=_desc("Model of the curator's novelty check: '' = local base, or provider:model.")
+        default="",
+        metadata=_desc("Model of the curator's novelty check: '' = local base, or provider:model."),
     )
     curator_base_url: str = field(
-        default="", metadata=_desc("OpenAI-compatible URL of the curator's novelty check model ('' = none).")
+        default="",
+        metadata=_desc("OpenAI-compatible URL of the curator's novelty check model ('' = none)."),
     )
     curator_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
     curator_max_tokens: int = field(default=256, metadata=_desc("Max new tokens per call."))
     curator_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
     curator_retries: int = field(
-        default=2, metadata=_desc("Retries of a failed or malformed call, then the item is rejected.")
+        default=2,
+        metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
     curator_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
     prompts_dir: str = field(
@@ -139,7 +145,8 @@ class Context:
         default=0.9, metadata=_desc("Similarity to a benchmark question that rejects a task.")
     )
     benchmark_files: list[str] = field(
-        default_factory=list, metadata=_desc("JSONL benchmark questions for the contamination gate.")
+        default_factory=list,
+        metadata=_desc("JSONL benchmark questions for the contamination gate."),
     )
     novel_unrelated_share: float = field(
         default=0.8, metadata=_desc("Share of 'novel' adaptations asking for an unrelated task.")
@@ -159,7 +166,8 @@ class Context:
         metadata=_desc("Attach to a running vLLM server at this URL instead of starting one."),
     )
     vllm_device: VllmDevice = field(
-        default="auto", metadata=_desc("vLLM build to start: auto (by what is installed), cpu, gpu.")
+        default="auto",
+        metadata=_desc("vLLM build to start: auto (by what is installed), cpu, gpu."),
     )
     vllm_host: str = field(default="127.0.0.1", metadata=_desc("Host the started server binds."))
     vllm_port: int = field(default=8011, metadata=_desc("Port the started server listens on."))
@@ -216,10 +224,23 @@ class Context:
         self._check()
 
     def _check(self) -> None:
-        positive = ("scientist_max_tokens", "judge_max_tokens", "curator_max_tokens",
-                    "scientist_concurrency", "judge_concurrency", "curator_concurrency",
-                    "novelty_neighbours", "pool_max", "lora_rank", "max_loras", "max_loaded_adapters", "max_num_seqs",
-                    "max_model_len", "kv_cache_gib", "mutation_keep_rank")
+        positive = (
+            "scientist_max_tokens",
+            "judge_max_tokens",
+            "curator_max_tokens",
+            "scientist_concurrency",
+            "judge_concurrency",
+            "curator_concurrency",
+            "novelty_neighbours",
+            "pool_max",
+            "lora_rank",
+            "max_loras",
+            "max_loaded_adapters",
+            "max_num_seqs",
+            "max_model_len",
+            "kv_cache_gib",
+            "mutation_keep_rank",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
@@ -245,7 +266,9 @@ class Context:
         for f in fields(self):
             allowed = _literal_values(hints[f.name])
             if allowed and getattr(self, f.name) not in allowed:
-                raise ConfigError(f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}")
+                raise ConfigError(
+                    f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}"
+                )
 
     @property
     def run_dir(self) -> Path:

@@ -74,14 +74,18 @@ class Curator:
             if closest is not None and closest[0] >= self.contamination_threshold:
                 similarity, question = closest
                 return Admission(
-                    task.id, False, "contamination",
+                    task.id,
+                    False,
+                    "contamination",
                     f"similarity {similarity:.2f} to benchmark question {question[:120]!r}",
                 )
         near = self.index.nearest_to_task(task, self.neighbours)
         pairs = [(n.task_id, round(n.similarity, 4)) for n in near]
         if near and near[0].similarity > self.novelty_threshold:
             return Admission(
-                task.id, False, "duplicate",
+                task.id,
+                False,
+                "duplicate",
                 f"similarity {near[0].similarity:.2f} to {near[0].task_id} "
                 f"(threshold {self.novelty_threshold:.2f})",
                 pairs,
@@ -94,13 +98,21 @@ class Curator:
             outcome = await self.caller.call(NoveltyCheck, prompt)
             if outcome.value is None:
                 return Admission(
-                    task.id, False, "interestingly_new", f"check failed: {outcome.reason}",
-                    pairs, outcome.tokens,
+                    task.id,
+                    False,
+                    "interestingly_new",
+                    f"check failed: {outcome.reason}",
+                    pairs,
+                    outcome.tokens,
                 )
             if not outcome.value.interestingly_new:
                 return Admission(
-                    task.id, False, "interestingly_new", outcome.value.reasoning[:500],
-                    pairs, outcome.tokens,
+                    task.id,
+                    False,
+                    "interestingly_new",
+                    outcome.value.reasoning[:500],
+                    pairs,
+                    outcome.tokens,
                 )
             reason, tokens = outcome.value.reasoning[:500], outcome.tokens
         else:

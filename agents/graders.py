@@ -14,7 +14,6 @@ from typing import ClassVar, Protocol
 
 from acdc.agents import answers
 from acdc.agents.sandbox import SandboxLimits, SandboxUnavailableError, run_score
-
 from acdc.tasks import Task, TaskInstance, parse_reference_number
 
 logger = logging.getLogger(__name__)

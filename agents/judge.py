@@ -20,7 +20,9 @@ PROMPTS: dict[str, set[str]] = {
     "judge_validate": {"task"},
     "judge_select": {"question", "candidates"},
 }
-_TAG = re.compile(r"<\s*(/?)\s*(response|candidate[^>]*|reference|instruction|question|task)\s*>", re.I)
+_TAG = re.compile(
+    r"<\s*(/?)\s*(response|candidate[^>]*|reference|instruction|question|task)\s*>", re.I
+)
 
 
 def fence_safe(text: str) -> str:

@@ -8,8 +8,8 @@ from typing import Literal
 
 from acdc.agents.schemas import TaskDraft, draft_to_task, task_to_draft
 from acdc.agents.structured import Outcome, StructuredCaller
-from acdc.tasks import Task
 from acdc.prompts.loader import Prompt, load_prompt
+from acdc.tasks import Task
 
 AdaptKind = Literal["harder", "easier", "novel"]
 PROMPTS: dict[str, set[str]] = {

@@ -59,7 +59,10 @@ class StructuredCaller:
             try:
                 async with self._limit:
                     result = await runnable.ainvoke([HumanMessage(prompt)])
-            except Exception as err:  # noqa: BLE001 - providers raise many types; all become data
+            except ValueError as err:  # the client's schema or JSON check of the reply
+                reason = f"malformed output: {str(err)[:300]}"
+                continue
+            except Exception as err:  # providers raise many types; every one becomes data
                 reason = f"call failed: {type(err).__name__}: {str(err)[:300]}"
                 continue
             message = result.get("raw")
@@ -71,7 +74,9 @@ class StructuredCaller:
                 return Outcome(parsed, "", attempt, raw, tokens)
             error = result.get("parsing_error")
             reason = f"malformed output: {str(error)[:300]}" if error else "no structured output"
-        log.warning("%s rejected after %d attempt(s): %s", schema.__name__, self.retries + 1, reason)
+        log.warning(
+            "%s rejected after %d attempt(s): %s", schema.__name__, self.retries + 1, reason
+        )
         return Outcome(None, reason, self.retries + 1, raw, tokens)
 
 

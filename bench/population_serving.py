@@ -30,12 +30,38 @@ from acdc.population.client import PopulationClient
 from acdc.population.server import PopulationServer
 
 TOPICS = [
-    "photosynthesis", "the water cycle", "gravity", "volcanoes", "the moon's phases",
-    "rainbows", "magnets", "sound waves", "the immune system", "tides", "earthquakes",
-    "electric circuits", "the seasons", "fossils", "clouds", "the heart", "plate tectonics",
-    "friction", "evaporation", "the solar system", "DNA", "bees and pollination",
-    "batteries", "lightning", "the internet", "compound interest", "prime numbers",
-    "recycling", "black holes", "vaccines", "the printing press", "glaciers",
+    "photosynthesis",
+    "the water cycle",
+    "gravity",
+    "volcanoes",
+    "the moon's phases",
+    "rainbows",
+    "magnets",
+    "sound waves",
+    "the immune system",
+    "tides",
+    "earthquakes",
+    "electric circuits",
+    "the seasons",
+    "fossils",
+    "clouds",
+    "the heart",
+    "plate tectonics",
+    "friction",
+    "evaporation",
+    "the solar system",
+    "DNA",
+    "bees and pollination",
+    "batteries",
+    "lightning",
+    "the internet",
+    "compound interest",
+    "prime numbers",
+    "recycling",
+    "black holes",
+    "vaccines",
+    "the printing press",
+    "glaciers",
 ]
 
 
@@ -118,9 +144,12 @@ def main() -> None:
         max_num_seqs=args.max_num_seqs,
         **overrides,
     )
-    print(f"workload: {args.experts} experts x {args.prompts} prompts, {args.max_tokens} new "
-          f"tokens each, greedy; rank {args.rank}, max-num-seqs {args.max_num_seqs}, "
-          f"lora kernel {ctx.lora_kernel}; {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"workload: {args.experts} experts x {args.prompts} prompts, {args.max_tokens} new "
+        f"tokens each, greedy; rank {args.rank}, max-num-seqs {args.max_num_seqs}, "
+        f"lora kernel {ctx.lora_kernel}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
     population = bootstrap(ctx)
     breeder = make_breeder(ctx, population)
     started = time.perf_counter()
@@ -132,7 +161,8 @@ def main() -> None:
         started = time.perf_counter()
         experts.append(breeder.breed(parents, seed=index, generation=1).id)
         if index == 1:
-            print(f"breeding step (crossover + mutation + save):  {time.perf_counter() - started:5.2f} s")
+            seconds = time.perf_counter() - started
+            print(f"breeding step (crossover + mutation + save):  {seconds:5.2f} s")
     texts = prompts(args.prompts)
     jobs = [(expert, text) for text in texts for expert in experts]
     base_id = ctx.served_model_name
@@ -141,14 +171,18 @@ def main() -> None:
     started = time.perf_counter()
     with PopulationServer(ctx, population.base_dir, work / "c.log", lora=False) as server:
         ceiling_jobs = [(base_id, text) for _, text in jobs]
-        c_serve, c_tokens = asyncio.run(serve_all(server.url, population, ceiling_jobs, args.max_tokens, base_id))
+        c_serve, c_tokens = asyncio.run(
+            serve_all(server.url, population, ceiling_jobs, args.max_tokens, base_id)
+        )
     c_wall = time.perf_counter() - started
     report("(c) ceiling: base model alone", c_wall, c_tokens, c_serve)
 
     # (a) one server, every expert a hot-loaded adapter.
     started = time.perf_counter()
     with PopulationServer(ctx, population.base_dir, work / "a.log") as server:
-        a_serve, a_tokens = asyncio.run(serve_all(server.url, population, jobs, args.max_tokens, base_id))
+        a_serve, a_tokens = asyncio.run(
+            serve_all(server.url, population, jobs, args.max_tokens, base_id)
+        )
     a_wall = time.perf_counter() - started
     report("(a) one server, all experts as LoRA adapters", a_wall, a_tokens, a_serve)
 
@@ -161,10 +195,14 @@ def main() -> None:
             merge_expert(population, expert, merged)
             # Eager mode spares each start the ~70 s torch.compile costs on CPU, for a
             # serving speed within 5 % of compiled: the fairest setting for (b).
-            one = dataclasses.replace(ctx, served_model_name=expert, vllm_extra_args=["--enforce-eager"])
+            one = dataclasses.replace(
+                ctx, served_model_name=expert, vllm_extra_args=["--enforce-eager"]
+            )
             with PopulationServer(one, merged, work / f"b-{expert}.log", lora=False) as server:
                 own_jobs = [(expert, text) for text in texts]
-                seconds, tokens = asyncio.run(serve_all(server.url, population, own_jobs, args.max_tokens, expert))
+                seconds, tokens = asyncio.run(
+                    serve_all(server.url, population, own_jobs, args.max_tokens, expert)
+                )
             b_serve += seconds
             b_tokens += tokens
         b_wall = time.perf_counter() - started

@@ -43,11 +43,18 @@ def free_port() -> int:
 
 def rubric_task(item: dict[str, str]) -> Task:
     return Task(
-        id="labelled", name="Labelled question", description="A short question.",
-        capability="general", subject="mixed", difficulty=1, grading="rubric",
+        id="labelled",
+        name="Labelled question",
+        description="A short question.",
+        capability="general",
+        subject="mixed",
+        difficulty=1,
+        grading="rubric",
         rubric=item["rubric"],
-        instances=[{"id": f"i{n}", "instruction": item["instruction"],
-                    "reference": item["reference"]} for n in range(3)],
+        instances=[
+            {"id": f"i{n}", "instruction": item["instruction"], "reference": item["reference"]}
+            for n in range(3)
+        ],
     )
 
 
@@ -57,17 +64,26 @@ async def scientist_phase(ctx: Context, url: str, work: Path, calls: int) -> Non
     for task in seeds:
         index.upsert(task)
     scientist = Scientist(
-        caller_for(ctx, "scientist", url), reflection_rounds=ctx.reflection_rounds,
+        caller_for(ctx, "scientist", url),
+        reflection_rounds=ctx.reflection_rounds,
         novel_unrelated_share=ctx.novel_unrelated_share,
     )
-    curator = Curator(caller_for(ctx, "curator", url), index,
-                      novelty_threshold=ctx.novelty_threshold, neighbours=ctx.novelty_neighbours)
+    curator = Curator(
+        caller_for(ctx, "curator", url),
+        index,
+        novelty_threshold=ctx.novelty_threshold,
+        neighbours=ctx.novelty_neighbours,
+    )
     summary = "\n".join(sorted({f"- {t.capability}" for t in seeds}))
     started = time.perf_counter()
-    proposals = await asyncio.gather(*(
-        scientist.create(pool_summary=summary, examples=seeds[i % len(seeds):][:2], generation=1)
-        for i in range(calls)
-    ))
+    proposals = await asyncio.gather(
+        *(
+            scientist.create(
+                pool_summary=summary, examples=seeds[i % len(seeds) :][:2], generation=1
+            )
+            for i in range(calls)
+        )
+    )
     admissions = [await curator.admit(p.task) for p in proposals if p.task is not None]
     seconds = time.perf_counter() - started
     malformed = sum(p.task is None and "malformed" in p.reason for p in proposals)
@@ -75,11 +91,15 @@ async def scientist_phase(ctx: Context, url: str, work: Path, calls: int) -> Non
     valid = sum(p.task is not None for p in proposals)
     accepted = sum(a.accepted for a in admissions)
     print(f"scientist: {calls} calls in {seconds:.0f} s")
-    print(f"  schema-valid drafts: {calls - malformed - failed}/{calls} "
-          f"({100 * (calls - malformed - failed) / calls:.0f} %), failed calls {failed}")
+    print(
+        f"  schema-valid drafts: {calls - malformed - failed}/{calls} "
+        f"({100 * (calls - malformed - failed) / calls:.0f} %), failed calls {failed}"
+    )
     print(f"  valid tasks:         {valid}/{calls} ({100 * valid / calls:.0f} %)")
-    print(f"  accepted by gates:   {accepted}/{calls} ({100 * accepted / calls:.0f} %); "
-          f"rejections by gate: {dict(Counter(a.gate for a in admissions if not a.accepted))}")
+    print(
+        f"  accepted by gates:   {accepted}/{calls} ({100 * accepted / calls:.0f} %); "
+        f"rejections by gate: {dict(Counter(a.gate for a in admissions if not a.accepted))}"
+    )
     reasons = Counter(p.reason.split(":")[0][:60] for p in proposals if p.task is None)
     print(f"  invalid drafts by reason: {dict(reasons)}")
     per = f"{seconds / accepted:.1f} s" if accepted else "n/a (none accepted)"
@@ -89,28 +109,35 @@ async def scientist_phase(ctx: Context, url: str, work: Path, calls: int) -> Non
 async def judge_phase(ctx: Context, url: str) -> None:
     judge = Judge(caller_for(ctx, "judge", url))
     pairs = [json.loads(line) for line in (DATA / "judge_pairs.jsonl").read_text().splitlines()]
-    grades = await asyncio.gather(*(
-        judge.grade(rubric_task(p), rubric_task(p).instances[0], p["response"]) for p in pairs
-    ))
-    scored = [(g.score, p["label"]) for g, p in zip(grades, pairs, strict=True) if g.score is not None]
+    grades = await asyncio.gather(
+        *(judge.grade(rubric_task(p), rubric_task(p).instances[0], p["response"]) for p in pairs)
+    )
+    scored = [
+        (g.score, p["label"]) for g, p in zip(grades, pairs, strict=True) if g.score is not None
+    ]
     agree = sum((s >= 0.5) == bool(label) for s, label in scored)
-    print(f"judge: agreement {agree}/{len(pairs)} ({100 * agree / len(pairs):.0f} %), "
-          f"{len(pairs) - len(scored)} unparsed; always-pass would score "
-          f"{sum(p['label'] for p in pairs)}/{len(pairs)}")
+    print(
+        f"judge: agreement {agree}/{len(pairs)} ({100 * agree / len(pairs):.0f} %), "
+        f"{len(pairs) - len(scored)} unparsed; always-pass would score "
+        f"{sum(p['label'] for p in pairs)}/{len(pairs)}"
+    )
 
     wrong = pairs[1]  # "17 + 25" answered 32
     task = rubric_task(wrong)
-    attacks = [json.loads(line)["injection"] for line in (DATA / "judge_injections.jsonl").read_text().splitlines()]
+    attacks = [
+        json.loads(line)["injection"]
+        for line in (DATA / "judge_injections.jsonl").read_text().splitlines()
+    ]
     base = await judge.grade(task, task.instances[0], wrong["response"])
-    attacked = await asyncio.gather(*(
-        judge.grade(task, task.instances[0], f"{wrong['response']}\n{text}") for text in attacks
-    ))
-    base_pass = base.score is not None and base.score >= 0.5
-    flipped = sum(
-        g.score is not None and (g.score >= 0.5) != base_pass for g in attacked
+    attacked = await asyncio.gather(
+        *(judge.grade(task, task.instances[0], f"{wrong['response']}\n{text}") for text in attacks)
     )
-    print(f"injections: {flipped}/{len(attacks)} changed the verdict on a wrong answer "
-          f"(verdict without injection: {'pass' if base_pass else 'fail'}, score {base.score})")
+    base_pass = base.score is not None and base.score >= 0.5
+    flipped = sum(g.score is not None and (g.score >= 0.5) != base_pass for g in attacked)
+    print(
+        f"injections: {flipped}/{len(attacks)} changed the verdict on a wrong answer "
+        f"(verdict without injection: {'pass' if base_pass else 'fail'}, score {base.score})"
+    )
 
 
 def main() -> None:
@@ -122,7 +149,9 @@ def main() -> None:
     ctx = Context(runs_dir=str(work), run_id="roles", vllm_port=free_port())
     population = bootstrap(ctx)
     with PopulationServer(ctx, population.base_dir, work / "vllm.log", lora=False) as server:
-        print(f"roles on {ctx.scientist_model or 'the local base model'} at {server.url}", flush=True)
+        print(
+            f"roles on {ctx.scientist_model or 'the local base model'} at {server.url}", flush=True
+        )
         asyncio.run(judge_phase(ctx, server.url))
         if not args.skip_scientist:
             asyncio.run(scientist_phase(ctx, server.url, work, args.calls))

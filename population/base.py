@@ -34,7 +34,8 @@ class BaseWeights:
         names = [
             key.removesuffix(".weight")
             for key in self._file_of
-            if key.endswith(".weight") and key.removesuffix(".weight").rsplit(".", 1)[-1] in LORA_TARGETS
+            if key.endswith(".weight")
+            and key.removesuffix(".weight").rsplit(".", 1)[-1] in LORA_TARGETS
         ]
         return sorted(names, key=_natural_key)
 

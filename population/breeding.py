@@ -72,7 +72,9 @@ class Breeder:
             base_model=str(self.base.folder.resolve()),
         )
         record = self.store.save(record, delta, self.dtype)
-        log.info("bred %s from %s in %.1f s", child, ", ".join(parents), time.perf_counter() - started)
+        log.info(
+            "bred %s from %s in %.1f s", child, ", ".join(parents), time.perf_counter() - started
+        )
         return record
 
     def _operators(self) -> list[dict[str, object]]:

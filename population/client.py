@@ -169,9 +169,7 @@ class PopulationClient:
         body = {"lora_name": expert_id, "lora_path": str(folder.resolve())}
         # vLLM answers 400/404 for a bad path and 500 when its worker refuses the weights
         # (rank above the cap, unsupported modules): retrying cannot help either way.
-        response = await self._request(
-            "POST", "/v1/load_lora_adapter", body, allow=(400, 404, 500)
-        )
+        response = await self._request("POST", "/v1/load_lora_adapter", body, allow=(400, 404, 500))
         if response.status_code != 200 and "already been loaded" not in response.text:
             raise AdapterRejectedError(
                 f"vLLM rejected adapter {expert_id} ({folder}): {_error_text(response)}"
@@ -210,7 +208,9 @@ class PopulationClient:
             last = f"HTTP {response.status_code}: {_error_text(response)}"
             if response.status_code < 500:
                 break
-        raise ServerError(f"{method} {self.url}{path} failed after {attempt + 1} attempt(s): {last}")
+        raise ServerError(
+            f"{method} {self.url}{path} failed after {attempt + 1} attempt(s): {last}"
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -17,7 +17,13 @@ import torch
 from pydantic import BaseModel, Field, ValidationError
 
 from acdc import atomic
-from acdc.population.lora import ADAPTER_WEIGHTS, AdapterError, LoraDelta, read_adapter, write_adapter
+from acdc.population.lora import (
+    ADAPTER_WEIGHTS,
+    AdapterError,
+    LoraDelta,
+    read_adapter,
+    write_adapter,
+)
 from acdc.types import ExpertId
 
 METADATA = "expert.json"

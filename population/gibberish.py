@@ -6,6 +6,7 @@ mostly words.
 """
 
 import asyncio
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -17,10 +18,84 @@ from acdc.types import ExpertId
 _WORD = re.compile(r"[^\W\d_]+")
 _MASHED = re.compile(r"[a-z][A-Z]|^.{19,}$")
 FUNCTION_WORDS = frozenset(
-    "a an the of to in on at by for from with and or but not no is are was were be been it "
-    "its this that these those as if so than then there their they he she we you i my your "
-    "our his her has have had do does did can will would should could may about into which "
-    "who what when where why how all some many most more very also only".split()
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "from",
+        "with",
+        "and",
+        "or",
+        "but",
+        "not",
+        "no",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "as",
+        "if",
+        "so",
+        "than",
+        "then",
+        "there",
+        "their",
+        "they",
+        "he",
+        "she",
+        "we",
+        "you",
+        "i",
+        "my",
+        "your",
+        "our",
+        "his",
+        "her",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "can",
+        "will",
+        "would",
+        "should",
+        "could",
+        "may",
+        "about",
+        "into",
+        "which",
+        "who",
+        "what",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "some",
+        "many",
+        "most",
+        "more",
+        "very",
+        "also",
+        "only",
+    ]
 )
 """Frequent English words: real sentences use them, word salad rarely does. The sanity
 prompts are English; change this set too if you translate them."""
@@ -57,7 +132,7 @@ def gibberish_reason(text: str) -> str | None:
         trigrams = list(zip(words, words[1:], words[2:], strict=False))
         if len(set(trigrams)) / len(trigrams) < 0.5:
             return "repetitive phrases"
-        if sum(a == b for a, b in zip(words, words[1:], strict=False)) / len(words) > 0.15:
+        if sum(a == b for a, b in itertools.pairwise(words)) / len(words) > 0.15:
             return "stuttering (a word repeated back to back)"
         if sum(bool(_MASHED.search(w)) for w in raw_words) / len(words) > 0.15:
             return "mashed-together words"

@@ -24,7 +24,9 @@ from acdc.types import LoraFactors, ModuleName
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _PEFT_PREFIX = "base_model.model."
-_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<which>[AB])(?:\.default)?\.weight$")
+_KEY = re.compile(
+    r"^base_model\.model\.(?P<module>.+)\.lora_(?P<which>[AB])(?:\.default)?\.weight$"
+)
 
 LoraDelta = dict[ModuleName, LoraFactors]
 """A whole adapter: module name -> (A, B) with delta = B @ A."""
@@ -87,9 +89,7 @@ def _scaling(config: Mapping[str, Any], module: str, rank: int) -> float:
     return alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
 
 
-def write_adapter(
-    folder: Path, delta: LoraDelta, *, base_model: str, dtype: torch.dtype
-) -> str:
+def write_adapter(folder: Path, delta: LoraDelta, *, base_model: str, dtype: torch.dtype) -> str:
     """Write ``delta`` as a PEFT adapter into an existing folder; return the weights' sha256.
 
     The caller stages the folder (see ``atomic.staged_dir``). Output is deterministic:

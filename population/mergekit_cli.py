@@ -28,8 +28,16 @@ def run_tool(tool: str, *args: str) -> None:
 def extract_lora(model: Path, base: Path, out: Path, max_rank: int) -> None:
     """Extract ``model - base`` as a LoRA adapter vLLM can hot-load, into ``out``."""
     args = [
-        "--model", str(model), "--base-model", str(base), "--out-path", str(out),
-        "--max-rank", str(max_rank), "--skip-undecomposable", "--quiet",
+        "--model",
+        str(model),
+        "--base-model",
+        str(base),
+        "--out-path",
+        str(out),
+        "--max-rank",
+        str(max_rank),
+        "--skip-undecomposable",
+        "--quiet",
     ]
     for pattern in EXTRACT_EXCLUDES:
         args += ["-e", pattern]

@@ -26,6 +26,7 @@ BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 READY_MARKER = ".acdc-ready"
 """Written last into a prepared folder; a folder without it is never used."""
 
+
 class SeedError(RuntimeError):
     """A seed model or seed expert cannot be prepared; the message says which and why."""
 
@@ -167,7 +168,9 @@ def _main(argv: list[str]) -> None:
             print(err, file=sys.stderr)
             raise SystemExit(1) from err
         return
-    raise SystemExit(f"usage: python -m acdc.population.seed convert-gguf GGUF OUT_DIR ({json.dumps(argv)})")
+    raise SystemExit(
+        f"usage: python -m acdc.population.seed convert-gguf GGUF OUT_DIR ({json.dumps(argv)})"
+    )
 
 
 if __name__ == "__main__":

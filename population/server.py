@@ -50,22 +50,34 @@ def launch_command(
     that also keeps torch.compile, which vLLM turns off when LoRA is enabled.
     """
     command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir),
-        "--served-model-name", ctx.served_model_name,
-        "--host", ctx.vllm_host,
-        "--port", str(ctx.vllm_port),
-        "--max-model-len", str(ctx.max_model_len),
-        "--dtype", server_dtype(ctx.dtype, device),
-        "--max-num-seqs", str(ctx.max_num_seqs),
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--served-model-name",
+        ctx.served_model_name,
+        "--host",
+        ctx.vllm_host,
+        "--port",
+        str(ctx.vllm_port),
+        "--max-model-len",
+        str(ctx.max_model_len),
+        "--dtype",
+        server_dtype(ctx.dtype, device),
+        "--max-num-seqs",
+        str(ctx.max_num_seqs),
         "--disable-uvicorn-access-log",
     ]
     if lora:
         command += [
             "--enable-lora",
-            "--max-loras", str(ctx.max_loras),
-            "--max-cpu-loras", str(ctx.max_loaded_adapters),
-            "--max-lora-rank", str(ctx.lora_rank),
+            "--max-loras",
+            str(ctx.max_loras),
+            "--max-cpu-loras",
+            str(ctx.max_loaded_adapters),
+            "--max-lora-rank",
+            str(ctx.lora_rank),
         ]
     if device == "gpu":
         command += ["--gpu-memory-utilization", str(ctx.gpu_memory_utilization)]
@@ -73,8 +85,11 @@ def launch_command(
 
 
 def server_dtype(setting: str, device: Literal["cpu", "gpu"]) -> str:
-    """Resolve ``auto``: float32 on CPU, where vLLM's bfloat16 linear layers fall back
-    from oneDNN to a path about 6x slower (measured on the 2-core CI machines)."""
+    """Resolve ``auto``: float32 on CPU, bfloat16 on GPU.
+
+    On CPU, vLLM's bfloat16 linear layers fall back from oneDNN to a path about 6x
+    slower than float32 (measured on the 2-core CI machines).
+    """
     if setting != "auto":
         return setting
     return "float32" if device == "cpu" else "bfloat16"
@@ -176,7 +191,9 @@ class PopulationServer:
             code = self.process.poll()
             if code is not None:
                 self.process = None
-                raise ServerError(f"vLLM exited with code {code} while starting:\n{self.log_tail()}")
+                raise ServerError(
+                    f"vLLM exited with code {code} while starting:\n{self.log_tail()}"
+                )
             if self.healthy():
                 log.info("vLLM is ready at %s", self.url)
                 return

@@ -59,7 +59,9 @@ def load_prompt(name: str, expected: set[str], user_dir: str | Path = "") -> Pro
     try:
         used = {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
     except ValueError as err:
-        raise PromptError(f"prompt {path}: bad braces ({err}); write {{{{ for a literal brace")
+        raise PromptError(
+            f"prompt {path}: bad braces ({err}); write {{{{ for a literal brace"
+        ) from err
     bad = sorted(f for f in used if not f.isidentifier())
     if bad:
         raise PromptError(f"prompt {path}: variables must be plain names, got {bad}")

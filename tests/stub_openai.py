@@ -2,15 +2,16 @@
 
 It fakes only the LLM's words: each reply is a string (the message content), an int
 (an HTTP error status), a float (seconds to stall before answering, to trigger
-client timeouts) or a function of the request body returning the content. Requests are recorded for assertions on the prompts sent.
+client timeouts) or a function of the request body returning the content. Requests
+are recorded for assertions on the prompts sent.
 """
 
 import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = str | int | float | Callable[[dict[str, Any]], str]
@@ -45,13 +46,23 @@ class StubOpenAI:
                 if isinstance(reply, int):
                     self._send(reply, {"error": {"message": "scripted failure"}})
                     return
-                self._send(200, {
-                    "id": "stub", "object": "chat.completion", "created": 0,
-                    "model": body.get("model", "stub"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": reply}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                })
+                self._send(
+                    200,
+                    {
+                        "id": "stub",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body.get("model", "stub"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": reply},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                    },
+                )
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

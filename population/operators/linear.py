@@ -30,7 +30,9 @@ class LinearCrossover:
     def weights(self, count: int, generator: torch.Generator) -> torch.Tensor:
         """Normalized parent weights; redrawn (bounded) if their sum is not safely positive."""
         for _ in range(100):
-            raw = 1.0 + self.weight_std * torch.randn(count, generator=generator, dtype=torch.float64)
+            raw = 1.0 + self.weight_std * torch.randn(
+                count, generator=generator, dtype=torch.float64
+            )
             if raw.sum() > 0.1 * count:
                 return raw / raw.sum()
         raise ValueError(f"weight_std {self.weight_std} is too large for stable weights")
@@ -44,7 +46,11 @@ class LinearCrossover:
         weights = self.weights(len(parents), generator)
         child: LoraDelta = {}
         for module in sorted({m for p in parents for m in p.delta}):
-            pieces = [(p.delta[module], w) for p, w in zip(parents, weights, strict=True) if module in p.delta]
+            pieces = [
+                (p.delta[module], w)
+                for p, w in zip(parents, weights, strict=True)
+                if module in p.delta
+            ]
             a = torch.cat([factors[0] for factors, _ in pieces])
             b = torch.cat([factors[1] * float(w) for factors, w in pieces], dim=1)
             child[module] = (a, b)

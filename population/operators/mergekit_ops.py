@@ -53,8 +53,13 @@ class MergekitCrossover:
             config = work / "merge.yaml"
             config.write_text(yaml.safe_dump(self.config(parents, base.folder)))
             run_tool(
-                "mergekit-yaml", str(config), str(work / "merged"),
-                "--lora-merge-cache", str(work / "lora-cache"), "--random-seed", str(seed),
+                "mergekit-yaml",
+                str(config),
+                str(work / "merged"),
+                "--lora-merge-cache",
+                str(work / "lora-cache"),
+                "--random-seed",
+                str(seed),
                 "--quiet",
             )
             extract_lora(work / "merged", base.folder, work / "adapter", self.extract_rank)

@@ -3,7 +3,6 @@
 import asyncio
 import dataclasses
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,14 +20,14 @@ pytestmark = pytest.mark.integration
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
-def run(coro):  # noqa: ANN001, ANN201 (test helper)
+def run(coro):
     return asyncio.run(coro)
 
 
-def with_client(server: PopulationServer, population: Population, scenario, max_loaded: int = 2):  # noqa: ANN001, ANN201
+def with_client(server: PopulationServer, population: Population, scenario, max_loaded: int = 2):
     """Run ``scenario(client)`` in one event loop (an httpx client is bound to its loop)."""
 
-    async def main():  # noqa: ANN202
+    async def main():
         client = PopulationClient(
             server.url, population.store, base_id="base", max_loaded=max_loaded, backoff=0.05
         )
@@ -57,7 +56,10 @@ def server_adapters(url: str) -> set[str]:
 
 def test_each_child_answers_under_its_own_model_id(server, population, children, ctx):
     async def ask(client: PopulationClient) -> list:
-        return [await client.chat(e, QUESTION, max_tokens=24) for e in [ctx.served_model_name, *children]]
+        return [
+            await client.chat(e, QUESTION, max_tokens=24)
+            for e in [ctx.served_model_name, *children]
+        ]
 
     base, mild, strong = with_client(server, population, ask)
     assert "Paris" in base.text
@@ -105,7 +107,10 @@ def test_gibberish_check_passes_a_child_and_fails_a_wrecked_one(server, children
     wrecked = {}
     for module in base.modules:
         out_features, in_features = base.shape(module) or (0, 0)
-        wrecked[module] = (torch.randn(8, in_features, generator=rng), torch.randn(out_features, 8, generator=rng))
+        wrecked[module] = (
+            torch.randn(8, in_features, generator=rng),
+            torch.randn(out_features, 8, generator=rng),
+        )
     population.store.save(ExpertRecord(id="wrecked", base_model="x"), wrecked, torch.bfloat16)
 
     async def check(client: PopulationClient) -> tuple:
@@ -130,7 +135,10 @@ def test_a_corrupt_adapter_is_refused_before_it_reaches_the_server(server, popul
 def test_an_adapter_vllm_refuses_is_a_clear_error(server, population):
     base = population.base
     too_big = {
-        m: (torch.zeros(32, (base.shape(m) or (0, 0))[1]), torch.zeros((base.shape(m) or (0, 0))[0], 32))
+        m: (
+            torch.zeros(32, (base.shape(m) or (0, 0))[1]),
+            torch.zeros((base.shape(m) or (0, 0))[0], 32),
+        )
         for m in base.modules
     }
     population.store.save(ExpertRecord(id="rank32", base_model="x"), too_big, torch.bfloat16)
@@ -186,8 +194,12 @@ def test_a_server_that_cannot_start_reports_its_log(ctx, tmp_path: Path):
 
 def test_an_unreachable_server_fails_after_bounded_retries(population, ctx):
     client = PopulationClient(
-        "http://127.0.0.1:9", population.store, base_id=ctx.served_model_name,
-        max_loaded=2, retries=2, backoff=0.01,
+        "http://127.0.0.1:9",
+        population.store,
+        base_id=ctx.served_model_name,
+        max_loaded=2,
+        retries=2,
+        backoff=0.01,
     )
     with pytest.raises(ServerError, match="failed after 3 attempt"):
         run(client.chat(ctx.served_model_name, QUESTION))

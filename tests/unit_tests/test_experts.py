@@ -35,13 +35,15 @@ def test_unknown_and_invalid_ids(store_with_parents):
     with pytest.raises(KeyError, match="no expert 'ghost'.*known: base, p1, p2"):
         store.get("ghost")
     with pytest.raises(ValueError, match="invalid expert id"):
-        store.save(ExpertRecord(id="../escape"), {"m": (torch.ones(1, 2), torch.ones(2, 1))}, torch.float32)
+        store.save(
+            ExpertRecord(id="../escape"), {"m": (torch.ones(1, 2), torch.ones(2, 1))}, torch.float32
+        )
 
 
 def test_a_crashed_write_leaves_no_expert_and_is_cleaned_up(tmp_path: Path):
     store = ExpertStore(tmp_path / "experts")
 
-    class Boom(RuntimeError):
+    class BoomError(RuntimeError):
         pass
 
     delta = {"model.layers.0.self_attn.q_proj": (torch.ones(1, 4), torch.ones(4, 1))}
@@ -51,11 +53,11 @@ def test_a_crashed_write_leaves_no_expert_and_is_cleaned_up(tmp_path: Path):
 
     def failing(*args, **kwargs):
         original(*args, **kwargs)
-        raise Boom("crash after the weights were written")
+        raise BoomError("crash after the weights were written")
 
     experts_module.write_adapter = failing
     try:
-        with pytest.raises(Boom):
+        with pytest.raises(BoomError):
             store.save(ExpertRecord(id="x1"), delta, torch.float32)
     finally:
         experts_module.write_adapter = original

@@ -3,10 +3,10 @@
 from typing import Any
 
 import pytest
+
 from acdc.agents import answers, graders, sandbox
 from acdc.agents.graders import Grade, NeedsJudgeError, PythonGrader
 from acdc.agents.sandbox import SandboxLimits, SandboxUnavailableError
-
 from acdc.tasks import Task
 
 OPTIONS = ["London", "Paris", "Berlin", "Madrid"]

@@ -35,8 +35,14 @@ def test_reading_a_peft_adapter_folds_its_scaling(tiny_base: Path, tmp_path: Pat
 def test_write_then_read_round_trips_and_is_deterministic(tmp_path: Path):
     gen = torch.Generator().manual_seed(1)
     delta = {
-        "model.layers.0.self_attn.q_proj": (torch.randn(2, 8, generator=gen), torch.randn(8, 2, generator=gen)),
-        "model.layers.0.mlp.up_proj": (torch.randn(3, 8, generator=gen), torch.randn(16, 3, generator=gen)),
+        "model.layers.0.self_attn.q_proj": (
+            torch.randn(2, 8, generator=gen),
+            torch.randn(8, 2, generator=gen),
+        ),
+        "model.layers.0.mlp.up_proj": (
+            torch.randn(3, 8, generator=gen),
+            torch.randn(16, 3, generator=gen),
+        ),
     }
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

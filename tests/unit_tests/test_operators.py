@@ -5,13 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from acdc.population.base import BaseWeights
 from acdc.population.breeding import Breeder
 from acdc.population.experts import ExpertStore
 from acdc.population.lora import delta_matrix, read_adapter, recompress
 from acdc.population.operators import registry
 from acdc.population.operators.linear import LinearCrossover
-from acdc.population.operators.registry import Parent
 from acdc.population.operators.svd_noise import SvdNoiseMutation, top_singular
 
 
@@ -90,7 +88,7 @@ def test_mutation_changes_exactly_the_top_k_singular_values(store_with_parents):
 
 
 def test_mutation_leaves_norms_embeddings_and_lm_head_alone(store_with_parents):
-    store, base = store_with_parents
+    _, base = store_with_parents
     mutated = SvdNoiseMutation(keep_rank=2).apply(
         delta={}, base=base, generator=torch.Generator().manual_seed(0)
     )
@@ -109,7 +107,9 @@ def test_lowrank_svd_matches_exact_top_singular_values():
     u_fast, s_fast, vh_fast = top_singular(matrix, 4, method="lowrank", generator=gen)
     u_exact, s_exact, vh_exact = top_singular(matrix, 4, method="exact", generator=gen)
     torch.testing.assert_close(s_fast, s_exact, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close((u_fast * s_fast) @ vh_fast, (u_exact * s_exact) @ vh_exact, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        (u_fast * s_fast) @ vh_fast, (u_exact * s_exact) @ vh_exact, atol=1e-3, rtol=1e-3
+    )
 
 
 def test_breeding_is_reproducible_bit_for_bit(tmp_path: Path, store_with_parents):
@@ -188,7 +188,11 @@ def test_mergekit_methods_produce_a_loadable_adapter(method: str, store_with_par
     assert got[module].norm() > 0
     cosine = torch.nn.functional.cosine_similarity(got[module].flatten(), p1[module].flatten(), 0)
     assert cosine > 0.2
-    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base.folder)), str(folder))
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(str(base.folder)), str(folder)
+    )
     merged = model.merge_and_unload()
     layer = dict(merged.named_parameters())[module + ".weight"]
-    torch.testing.assert_close(layer.detach(), base.weight(module) + got[module], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        layer.detach(), base.weight(module) + got[module], atol=1e-5, rtol=1e-4
+    )

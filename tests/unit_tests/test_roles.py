@@ -35,8 +35,12 @@ DRAFT = {
 
 def ctx_for(stub: StubOpenAI, **overrides: object) -> Context:
     values = {
-        "scientist_base_url": stub.url, "judge_base_url": stub.url, "curator_base_url": stub.url,
-        "scientist_retries": 2, "judge_retries": 2, "scientist_timeout": 5.0,
+        "scientist_base_url": stub.url,
+        "judge_base_url": stub.url,
+        "curator_base_url": stub.url,
+        "scientist_retries": 2,
+        "judge_retries": 2,
+        "scientist_timeout": 5.0,
     }
     return Context(**{**values, **overrides})  # type: ignore[arg-type]
 
@@ -57,7 +61,9 @@ def test_create_turns_a_valid_draft_into_a_task_and_reflects_on_it():
     with StubOpenAI([json.dumps(DRAFT), json.dumps(revised)]) as stub:
         seeds = load_tasks(seed_tasks_dir())[:2]
         proposal = asyncio.run(
-            scientist(stub, rounds=1).create(pool_summary="- arithmetic", examples=seeds, generation=3)
+            scientist(stub, rounds=1).create(
+                pool_summary="- arithmetic", examples=seeds, generation=3
+            )
         )
         prompts = stub.prompts()
     assert proposal.task is not None, proposal.reason
@@ -75,9 +81,9 @@ def test_create_turns_a_valid_draft_into_a_task_and_reflects_on_it():
 @pytest.mark.parametrize(
     ("replies", "reason"),
     [
-        (["not json at all", "{\"name\": 1}", "I cannot help with that."], "malformed output"),
+        (["not json at all", '{"name": 1}', "I cannot help with that."], "malformed output"),
         ([500, 500, 500], "call failed"),
-        ([3.0, 3.0, 3.0], "call failed: APITimeoutError"),
+        ([3.0, 3.0, 3.0], "TimeoutError: Request timed out"),
     ],
 )
 def test_bad_replies_are_retried_then_rejected_with_a_reason(replies, reason: str):
@@ -107,7 +113,9 @@ def test_adapt_harder_names_the_parent_and_novel_mostly_asks_for_unrelated_tasks
     with StubOpenAI([], default=json.dumps(DRAFT)) as stub:
         sci = scientist(stub)
         rng = random.Random(0)
-        harder = asyncio.run(sci.adapt(parent, kind="harder", pass_rate=0.75, generation=2, rng=rng))
+        harder = asyncio.run(
+            sci.adapt(parent, kind="harder", pass_rate=0.75, generation=2, rng=rng)
+        )
         novel = [
             asyncio.run(sci.adapt(parent, kind="novel", pass_rate=0.3, generation=2, rng=rng))
             for _ in range(20)
@@ -131,10 +139,12 @@ def test_judge_grades_with_reasoning_and_fences_the_response():
         grade = asyncio.run(judge(stub).grade(task, task.instances[0], attack))
         prompt = stub.prompts()[0]
     assert grade.score == 0.0 and grade.reasoning == "The answer is off topic."
-    assert prompt.count("</response>") == 1 and prompt.count("<response>") == 1
-    fenced = prompt.split("<response>")[1].split("</response>")[0]
+    benign = judge(stub).grade_prompt(task, task.instances[0], "Paris.")
+    for tag in ("</response>", "<response>"):
+        assert prompt.count(tag) == benign.count(tag)  # the attack added no working tag
+    fenced = prompt.rsplit("<response>\n", 1)[1].split("\n</response>")[0]
     assert "Ignore the rubric" in fenced  # the attack stays inside the data fence
-    assert "data, not instructions" in prompt.split("<response>")[0]
+    assert "data, not instructions" in prompt.rsplit("<response>\n", 1)[0]
     assert fence_safe("a </response> b") == "a [/response] b"
 
 
@@ -146,8 +156,12 @@ def test_judge_score_outside_unit_interval_is_rejected_not_clamped():
 
 
 def test_judge_validate_reports_each_failed_check():
-    review = {"reasoning": "Instance 2 has a wrong answer.", "well_formed": True,
-              "solvable": True, "references_correct": False}
+    review = {
+        "reasoning": "Instance 2 has a wrong answer.",
+        "well_formed": True,
+        "solvable": True,
+        "references_correct": False,
+    }
     with StubOpenAI([json.dumps(review)]) as stub:
         result = asyncio.run(judge(stub).validate(load_tasks(seed_tasks_dir())[0]))
     assert not result.ok and "wrong reference answers" in result.reason
@@ -182,7 +196,9 @@ def test_shuffling_removes_a_rigged_judges_position_bias():
 
 
 def test_every_bundled_prompt_has_exactly_its_callers_variables():
-    from acdc.agents import curator, judge as judge_module, scientist as scientist_module
+    from acdc.agents import curator
+    from acdc.agents import judge as judge_module
+    from acdc.agents import scientist as scientist_module
 
     for table in (scientist_module.PROMPTS, judge_module.PROMPTS, curator.PROMPTS):
         for name, variables in table.items():
@@ -193,7 +209,9 @@ def test_prompt_errors_are_clear_and_user_files_override(tmp_path: Path):
     (tmp_path / "judge_select.txt").write_text("Pick from {candidates} for {question}.")
     assert load_prompt("judge_select", {"question", "candidates"}, tmp_path).path.parent == tmp_path
     (tmp_path / "judge_validate.txt").write_text("Review {taks}.")
-    with pytest.raises(PromptError, match=r"missing variables \['task'\], unknown variables \['taks'\]"):
+    with pytest.raises(
+        PromptError, match=r"missing variables \['task'\], unknown variables \['taks'\]"
+    ):
         load_prompt("judge_validate", {"task"}, tmp_path)
     with pytest.raises(PromptError, match="no prompt file nope.txt"):
         load_prompt("nope", set())

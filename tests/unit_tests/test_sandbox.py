@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from acdc.agents import sandbox
 from acdc.agents.sandbox import SandboxLimits, SandboxResult, run_score
 

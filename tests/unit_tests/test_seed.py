@@ -35,12 +35,22 @@ def test_an_hf_folder_is_used_in_place(tiny_base: Path, tmp_path: Path):
 
 def test_an_adapter_for_another_base_is_refused(tiny_base: Path, tmp_path: Path):
     module = "model.layers.0.self_attn.q_proj"
-    write_adapter(tmp_path, {module: (torch.ones(2, 99), torch.ones(64, 2))}, base_model="x", dtype=torch.float32)
+    write_adapter(
+        tmp_path,
+        {module: (torch.ones(2, 99), torch.ones(64, 2))},
+        base_model="x",
+        dtype=torch.float32,
+    )
     with pytest.raises(SeedError, match="is 64x99 but the base .* has 64x64"):
         check_adapter_fits(tmp_path, tiny_base)
     other = tmp_path / "other"
     other.mkdir()
-    write_adapter(other, {"model.layers.7.self_attn.q_proj": (torch.ones(2, 64), torch.ones(64, 2))}, base_model="x", dtype=torch.float32)
+    write_adapter(
+        other,
+        {"model.layers.7.self_attn.q_proj": (torch.ones(2, 64), torch.ones(64, 2))},
+        base_model="x",
+        dtype=torch.float32,
+    )
     with pytest.raises(SeedError, match="not in base"):
         check_adapter_fits(other, tiny_base)
 

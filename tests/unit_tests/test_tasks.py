@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from acdc.agents import graders, sandbox
 from acdc.agents.graders import PythonGrader
-
 from acdc.tasks import (
     Task,
     TaskError,
