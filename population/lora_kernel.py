@@ -62,7 +62,9 @@ def make_ops(original: Any) -> dict[str, Callable[..., None]]:
         scaling: float = 1.0,
     ) -> None:
         if not _fits(inputs, output_tensor, lora_indices_tensor):
-            original.bgmv_shrink(inputs, lora_a_weights, output_tensor, lora_indices_tensor, scaling)
+            original.bgmv_shrink(
+                inputs, lora_a_weights, output_tensor, lora_indices_tensor, scaling
+            )
             return
         out = grouped_matmul(inputs, lora_a_weights, lora_indices_tensor, output_tensor.dtype)
         output_tensor[:, : out.shape[1]] = scaling * out
@@ -75,7 +77,9 @@ def make_ops(original: Any) -> dict[str, Callable[..., None]]:
         add_inputs: bool = True,
     ) -> None:
         if not _fits(inputs, output_tensor, lora_indices_tensor):
-            original.bgmv_expand(inputs, lora_b_weights, output_tensor, lora_indices_tensor, add_inputs)
+            original.bgmv_expand(
+                inputs, lora_b_weights, output_tensor, lora_indices_tensor, add_inputs
+            )
             return
         out = grouped_matmul(inputs, lora_b_weights, lora_indices_tensor, output_tensor.dtype)
         width = min(out.shape[1], output_tensor.shape[1])
@@ -95,8 +99,13 @@ def make_ops(original: Any) -> dict[str, Callable[..., None]]:
     ) -> None:
         if not _fits(inputs, output_tensor, lora_indices_tensor):
             original.bgmv_expand_slice(
-                inputs, lora_b_weights, output_tensor, lora_indices_tensor,
-                slice_offset, slice_size, add_inputs,
+                inputs,
+                lora_b_weights,
+                output_tensor,
+                lora_indices_tensor,
+                slice_offset,
+                slice_size,
+                add_inputs,
             )
             return
         out = grouped_matmul(inputs, lora_b_weights, lora_indices_tensor, output_tensor.dtype)
@@ -114,7 +123,7 @@ def make_ops(original: Any) -> dict[str, Callable[..., None]]:
 
 
 def register() -> None:
-    """vLLM plugin hook: swap in the grouped ops when ``ACDC_LORA_KERNEL=grouped``."""
+    """Plugin hook for vLLM: swap in the grouped ops when ``ACDC_LORA_KERNEL=grouped``."""
     if os.environ.get(ENV_VAR, "vllm") != "grouped":
         return
     try:
@@ -124,8 +133,11 @@ def register() -> None:
         return
     if getattr(lora_ops, "_acdc_grouped", False):
         return
-    originals = type("Originals", (), {n: getattr(lora_ops, n) for n in
-                                       ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")})
+    originals = type(
+        "Originals",
+        (),
+        {n: getattr(lora_ops, n) for n in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")},
+    )
     for name, op in make_ops(originals).items():
         # sgmv_* (prefill) call the bgmv_* of lora_ops; the CPU wrapper imported its own names.
         setattr(lora_ops, name, op)

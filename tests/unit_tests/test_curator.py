@@ -29,11 +29,17 @@ def index(tmp_path: Path) -> TaskIndex:
     return made
 
 
-def curator(stub: StubOpenAI, index: TaskIndex, benchmarks: BenchmarkIndex | None = None) -> Curator:
+def curator(
+    stub: StubOpenAI, index: TaskIndex, benchmarks: BenchmarkIndex | None = None
+) -> Curator:
     ctx = Context(curator_base_url=stub.url, curator_retries=0)
     return Curator(
-        caller_for(ctx, "curator", stub.url), index, novelty_threshold=0.7, neighbours=3,
-        benchmarks=benchmarks, contamination_threshold=0.9,
+        caller_for(ctx, "curator", stub.url),
+        index,
+        novelty_threshold=0.7,
+        neighbours=3,
+        benchmarks=benchmarks,
+        contamination_threshold=0.9,
     )
 
 
@@ -50,11 +56,16 @@ def test_a_paraphrase_is_rejected_as_duplicate_without_asking_the_model(index: T
 
 def test_a_new_task_goes_to_the_model_which_decides(index: TaskIndex):
     birds = variant(
-        SEEDS[0], id="birds-1", name="Bird migration", capability="ornithology",
+        SEEDS[0],
+        id="birds-1",
+        name="Bird migration",
+        capability="ornithology",
         description="Name which bird species migrate farthest each year.",
     )
     no = json.dumps({"reasoning": "Same as the knowledge task.", "interestingly_new": False})
-    yes = json.dumps({"reasoning": "Tests ornithology, which nothing covers.", "interestingly_new": True})
+    yes = json.dumps(
+        {"reasoning": "Tests ornithology, which nothing covers.", "interestingly_new": True}
+    )
     with StubOpenAI([no, yes]) as stub:
         refused = asyncio.run(curator(stub, index).admit(birds))
         accepted = asyncio.run(curator(stub, index).admit(birds))
@@ -91,6 +102,8 @@ def test_retirement_plan_drops_unsolvable_trivial_and_oldest_over_cap():
     rates = {a.id: 0.0, b.id: 0.5, c.id: 1.0}  # d not evaluated yet: kept
     plan = plan_retirements([a, b, c, d], rates, pool_max=1)
     assert [(r.task_id, r.reason.split(" ")[0]) for r in plan] == [
-        (a.id, "solved"), (c.id, "solved"), (b.id, "oldest")
+        (a.id, "solved"),
+        (c.id, "solved"),
+        (b.id, "oldest"),
     ]
     assert "no expert" in plan[0].reason and "every expert" in plan[1].reason

@@ -4,10 +4,8 @@ import hashlib
 import json
 import math
 import socket
-import threading
 import warnings
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from acdc.vectorstore.embeddings import (
 )
 from acdc.vectorstore.store import VectorStoreError
 from acdc.vectorstore.tasks import TaskIndex, task_text
+from tests.stub_openai import LocalJsonServer
 
 NUMBER_THEORY = "seed-math-number-theory"
 
@@ -242,44 +241,22 @@ def fake_vector(text: str) -> list[float]:
     return vector
 
 
-class StubEmbeddings:
+class StubEmbeddings(LocalJsonServer):
     """``POST /v1/embeddings`` on 127.0.0.1; ``fail_first`` requests answer HTTP 503."""
 
     def __init__(self, fail_first: int = 0, status: int = 200) -> None:
-        self.requests: list[tuple[dict[str, Any], str]] = []
-        stub = self
+        self.fail_first = fail_first
+        self.status = status
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                stub.requests.append((body, self.headers.get("Authorization", "")))
-                if len(stub.requests) <= fail_first or status != 200:
-                    self._send(503 if status == 200 else status, {"error": "scripted"})
-                    return
-                data = [
-                    {"object": "embedding", "index": i, "embedding": fake_vector(text)}
-                    for i, text in enumerate(body["input"])
-                ]
-                self._send(200, {"object": "list", "data": data[::-1], "model": body["model"]})
-
-            def _send(self, code: int, payload: dict[str, Any]) -> None:
-                raw = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def respond(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if len(self.requests) <= self.fail_first or self.status != 200:
+            return (503 if self.status == 200 else self.status), {"error": "scripted"}
+        data = [
+            {"object": "embedding", "index": i, "embedding": fake_vector(text)}
+            for i, text in enumerate(body["input"])
+        ]
+        return 200, {"object": "list", "data": data[::-1], "model": body["model"]}
 
 
 @pytest.fixture
@@ -309,8 +286,9 @@ def test_endpoint_embeds_in_order_with_key_and_batches(
     assert len(vectors) == 3 and len(vectors[0]) == 16
     assert float((vectors[0] * vectors[0]).sum()) == pytest.approx(1.0)
     assert vectors[0].tolist() == vectors[2].tolist() != vectors[1].tolist()
-    assert [len(body["input"]) for body, _ in server.requests] == [2, 1]
-    assert {(body["model"], auth) for body, auth in server.requests} == {
+    assert [len(body["input"]) for body in server.requests] == [2, 1]
+    pairs = zip(server.requests, server.headers, strict=True)
+    assert {(body["model"], head.get("Authorization", "")) for body, head in pairs} == {
         ("stub-embed", "Bearer sk-test")
     }
 
