@@ -1,4 +1,9 @@
-"""Structured outputs of the roles: small pydantic models described for the model."""
+"""Structured outputs of the roles: small pydantic models described for the model.
+
+Every free-text field has a length cap. Under guided decoding the cap is part of the
+grammar, so a small model that starts repeating itself must still close its JSON
+instead of running into the token limit (seen with SmolLM2-135M as a judge).
+"""
 
 import hashlib
 from typing import Literal
@@ -13,9 +18,13 @@ DraftGrading = Literal["exact", "numeric", "choice", "regex", "rubric", "python"
 class InstanceDraft(BaseModel):
     """One question of a proposed task."""
 
-    instruction: str = Field(description="The full, self-contained question put to the model.")
+    instruction: str = Field(
+        max_length=1500, description="The full, self-contained question put to the model."
+    )
     reference: str | None = Field(
-        default=None, description="The correct final answer (a letter for choice tasks)."
+        default=None,
+        max_length=1000,
+        description="The correct final answer (a letter for choice tasks).",
     )
     options: list[str] | None = Field(
         default=None, description="Answer options for choice tasks only; A is the first."
@@ -25,13 +34,15 @@ class InstanceDraft(BaseModel):
 class TaskDraft(BaseModel):
     """A task as the task-scientist proposes it."""
 
-    name: str = Field(description="Short name of the task, a few words.")
-    description: str = Field(description="One or two sentences: what the task tests.")
-    capability: str = Field(description="The skill tested, as a 2-5 word label.")
-    subject: str = Field(description="Subject area, e.g. math, logic, writing.")
+    name: str = Field(max_length=80, description="Short name of the task, a few words.")
+    description: str = Field(
+        max_length=400, description="One or two sentences: what the task tests."
+    )
+    capability: str = Field(max_length=60, description="The skill tested, as a 2-5 word label.")
+    subject: str = Field(max_length=40, description="Subject area, e.g. math, logic, writing.")
     difficulty: int = Field(ge=1, le=5, description="1 (easy) to 5 (very hard).")
     grading: DraftGrading = Field(description="How answers are checked.")
-    rubric: str = Field(description="How to judge an answer, one or two sentences.")
+    rubric: str = Field(max_length=400, description="How to judge an answer, one or two sentences.")
     pattern: str | None = Field(default=None, description="Regex grading only: the pattern.")
     score_code: str | None = Field(
         default=None, description="Python grading only: defines score(instance, submission)."
@@ -42,14 +53,18 @@ class TaskDraft(BaseModel):
 class Verdict(BaseModel):
     """The judge's grade of one response."""
 
-    reasoning: str = Field(description="Step-by-step comparison with the reference and rubric.")
+    reasoning: str = Field(
+        max_length=800, description="Step-by-step comparison with the reference and rubric."
+    )
     score: float = Field(ge=0.0, le=1.0, description="0 = wrong, 1 = fully correct.")
 
 
 class TaskReview(BaseModel):
     """The judge's check of a new task."""
 
-    reasoning: str = Field(description="Your review, solving each instance yourself.")
+    reasoning: str = Field(
+        max_length=1200, description="Your review, solving each instance yourself."
+    )
     well_formed: bool = Field(description="Clear, self-contained, consistent with its grading.")
     solvable: bool = Field(description="Every instance can be answered from its instruction.")
     references_correct: bool = Field(description="Every reference answer is right.")
@@ -58,14 +73,16 @@ class TaskReview(BaseModel):
 class Selection(BaseModel):
     """The judge's pick among candidate answers."""
 
-    reasoning: str = Field(description="Comparison of the candidates.")
+    reasoning: str = Field(max_length=800, description="Comparison of the candidates.")
     best: int = Field(ge=1, description="Number of the best candidate, from 1.")
 
 
 class NoveltyCheck(BaseModel):
     """The curator's judgement of a candidate task against its nearest neighbours."""
 
-    reasoning: str = Field(description="What the candidate tests that the neighbours do not.")
+    reasoning: str = Field(
+        max_length=600, description="What the candidate tests that the neighbours do not."
+    )
     interestingly_new: bool = Field(description="True if it tests something genuinely new.")
 
 

@@ -63,7 +63,8 @@ class StructuredCaller:
                 reason = f"malformed output: {str(err)[:300]}"
                 continue
             except Exception as err:  # providers raise many types; every one becomes data
-                reason = f"call failed: {type(err).__name__}: {str(err)[:300]}"
+                kind = "malformed output" if "Length" in type(err).__name__ else "call failed"
+                reason = f"{kind}: {type(err).__name__}: {str(err)[:300]}"
                 continue
             message = result.get("raw")
             raw = str(getattr(message, "content", "") or "")

@@ -76,6 +76,8 @@ def test_create_turns_a_valid_draft_into_a_task_and_reflects_on_it():
     assert '"Unit conversion"' in prompts[1]  # the draft under review is shown
     # Guided decoding: the request carries the JSON schema of a task draft.
     assert stub.requests[0]["response_format"]["type"] == "json_schema"
+    # Free text is capped in the grammar, so a looping small model must close its JSON.
+    assert '"maxLength": 400' in json.dumps(stub.requests[0]["response_format"])
 
 
 @pytest.mark.parametrize(
