@@ -116,10 +116,13 @@ async def judge_phase(ctx: Context, url: str) -> None:
         (g.score, p["label"]) for g, p in zip(grades, pairs, strict=True) if g.score is not None
     ]
     agree = sum((s >= 0.5) == bool(label) for s, label in scored)
+    false_pass = sum(s >= 0.5 for s, label in scored if not label)
+    wrong = sum(not label for _, label in scored)
     print(
         f"judge: agreement {agree}/{len(pairs)} ({100 * agree / len(pairs):.0f} %), "
         f"{len(pairs) - len(scored)} unparsed; always-pass would score "
-        f"{sum(p['label'] for p in pairs)}/{len(pairs)}"
+        f"{sum(p['label'] for p in pairs)}/{len(pairs)}; wrong answers passed without any "
+        f"injection: {false_pass}/{wrong}"
     )
 
     wrong = pairs[1]  # "17 + 25" answered 32
