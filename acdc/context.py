@@ -81,6 +81,60 @@ class Context:
         default="bfloat16", metadata=_desc("dtype of adapter weights on disk.")
     )
     random_seed: int = field(default=0, metadata=_desc("Seed of every random draw in the run."))
+    # The loop (DESIGN.md section 4); the paper's values are in configs/paper.yaml.
+    generations: int = field(default=10, metadata=_desc("Generations to run (the budget)."))
+    token_budget: int = field(
+        default=0,
+        metadata=_desc("Stop after this many generated tokens, all roles together (0 = none)."),
+    )
+    initial_population: int = field(
+        default=8, metadata=_desc("Experts bred from the seeds before the first generation.")
+    )
+    children_per_generation: int = field(default=4, metadata=_desc("Children bred per generation."))
+    archive_size: int = field(default=8, metadata=_desc("Experts the archive keeps."))
+    selection: Literal["dns", "top_fitness"] = field(
+        default="dns",
+        metadata=_desc("Archive survival: dns (Dominated Novelty Search) or top_fitness."),
+    )
+    dns_k: int = field(default=3, metadata=_desc("DNS: fitter neighbours averaged per expert."))
+    pass_threshold: float = field(
+        default=0.5, metadata=_desc("Mean instance score at which an expert passes a task.")
+    )
+    sanity_check: bool = field(
+        default=True,
+        metadata=_desc("Reject children whose answers to fixed prompts are gibberish."),
+    )
+    initial_pool: int = field(
+        default=40, metadata=_desc("Active tasks to reach before the first generation.")
+    )
+    task_batch: int = field(default=8, metadata=_desc("Scientist proposals per micro-batch."))
+    task_rounds: int = field(
+        default=10, metadata=_desc("Most micro-batches per pool-growing phase (bounds the cost).")
+    )
+    validate_tasks: bool = field(
+        default=True, metadata=_desc("The judge checks every new task before the curator sees it.")
+    )
+    review_tasks: bool = field(
+        default=False,
+        metadata=_desc("Pause for a person to approve, edit or reject admitted tasks."),
+    )
+    adapt_every: int = field(default=5, metadata=_desc("Adapt the task pool every k generations."))
+    adapt_parents: int = field(
+        default=16, metadata=_desc("Parent tasks drawn (with replacement) per adaptation.")
+    )
+    harder_pass_rate: float = field(
+        default=0.5, metadata=_desc("Archive pass rate above which a task is made harder.")
+    )
+    subject_max_tokens: int = field(
+        default=512, metadata=_desc("Max new tokens of an expert's answer to a task instance.")
+    )
+    subject_concurrency: int = field(
+        default=64, metadata=_desc("Expert answers in flight at once on the population server.")
+    )
+    checkpointer_url: str = field(
+        default="",
+        metadata=_desc("Postgres URL for LangGraph checkpoints ('' = SQLite in the run folder)."),
+    )
     # Roles. A model is "" (the population server's base model), an init_chat_model
     # spec "provider:model", or a model name served at the role's OpenAI-compatible URL.
     scientist_model: str = field(
@@ -91,7 +145,7 @@ class Context:
         default="", metadata=_desc("OpenAI-compatible URL of the task-scientist model ('' = none).")
     )
     scientist_temperature: float = field(default=0.7, metadata=_desc("Sampling temperature."))
-    scientist_max_tokens: int = field(default=1024, metadata=_desc("Max new tokens per call."))
+    scientist_max_tokens: int = field(default=2048, metadata=_desc("Max new tokens per call."))
     scientist_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
     scientist_retries: int = field(
         default=2,
@@ -240,6 +294,16 @@ class Context:
             "max_model_len",
             "kv_cache_gib",
             "mutation_keep_rank",
+            "generations",
+            "children_per_generation",
+            "archive_size",
+            "dns_k",
+            "task_batch",
+            "task_rounds",
+            "adapt_every",
+            "adapt_parents",
+            "subject_max_tokens",
+            "subject_concurrency",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -257,7 +321,15 @@ class Context:
         for role in ("scientist", "judge", "curator"):
             if getattr(self, f"{role}_retries") < 0 or getattr(self, f"{role}_timeout") <= 0:
                 raise ConfigError(f"{role}_retries must be >= 0 and {role}_timeout positive")
-        for name in ("novelty_threshold", "contamination_threshold", "novel_unrelated_share"):
+        if self.initial_population < 0 or self.initial_pool < 0 or self.token_budget < 0:
+            raise ConfigError("initial_population, initial_pool and token_budget must be >= 0")
+        for name in (
+            "novelty_threshold",
+            "contamination_threshold",
+            "novel_unrelated_share",
+            "pass_threshold",
+            "harder_pass_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.reflection_rounds < 0:

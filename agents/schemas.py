@@ -2,11 +2,13 @@
 
 Every free-text field has a length cap. Under guided decoding the cap is part of the
 grammar, so a small model that starts repeating itself must still close its JSON
-instead of running into the token limit (seen with SmolLM2-135M as a judge).
+instead of running into the token limit (seen with SmolLM2-135M as a judge). The server
+emits compact JSON (no free whitespace), so the caps bound a whole TaskDraft to about
+8,000 characters, under the scientist's default 2,048 new tokens.
 """
 
 import hashlib
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -19,33 +21,39 @@ class InstanceDraft(BaseModel):
     """One question of a proposed task."""
 
     instruction: str = Field(
-        max_length=1500, description="The full, self-contained question put to the model."
+        max_length=500, description="The full, self-contained question put to the model."
     )
     reference: str | None = Field(
         default=None,
-        max_length=1000,
+        max_length=300,
         description="The correct final answer (a letter for choice tasks).",
     )
-    options: list[str] | None = Field(
-        default=None, description="Answer options for choice tasks only; A is the first."
+    options: list[Annotated[str, Field(max_length=100)]] | None = Field(
+        default=None,
+        max_length=6,
+        description="Answer options for choice tasks only; A is the first.",
     )
 
 
 class TaskDraft(BaseModel):
     """A task as the task-scientist proposes it."""
 
-    name: str = Field(max_length=80, description="Short name of the task, a few words.")
+    name: str = Field(max_length=60, description="Short name of the task, a few words.")
     description: str = Field(
-        max_length=400, description="One or two sentences: what the task tests."
+        max_length=240, description="One or two sentences: what the task tests."
     )
     capability: str = Field(max_length=60, description="The skill tested, as a 2-5 word label.")
     subject: str = Field(max_length=40, description="Subject area, e.g. math, logic, writing.")
     difficulty: int = Field(ge=1, le=5, description="1 (easy) to 5 (very hard).")
     grading: DraftGrading = Field(description="How answers are checked.")
-    rubric: str = Field(max_length=400, description="How to judge an answer, one or two sentences.")
-    pattern: str | None = Field(default=None, description="Regex grading only: the pattern.")
+    rubric: str = Field(max_length=240, description="How to judge an answer, one or two sentences.")
+    pattern: str | None = Field(
+        default=None, max_length=120, description="Regex grading only: the pattern."
+    )
     score_code: str | None = Field(
-        default=None, description="Python grading only: defines score(instance, submission)."
+        default=None,
+        max_length=800,
+        description="Python grading only: defines score(instance, submission).",
     )
     instances: list[InstanceDraft] = Field(min_length=3, max_length=5)
 
@@ -127,8 +135,12 @@ def draft_to_task(
 
 
 def task_to_draft(task: Task) -> TaskDraft:
-    """The draft form of a task, shown to the scientist when it adapts or reflects."""
-    return TaskDraft(
+    """The draft form of a task, shown to the scientist when it adapts or reflects.
+
+    Built without validation: the length caps bound what a model writes, not the
+    hand-written or edited tasks it is shown.
+    """
+    return TaskDraft.model_construct(
         name=task.name,
         description=task.description,
         capability=task.capability,
@@ -139,7 +151,9 @@ def task_to_draft(task: Task) -> TaskDraft:
         pattern=task.pattern,
         score_code=task.score_code,
         instances=[
-            InstanceDraft(instruction=i.instruction, reference=i.reference, options=i.options)
+            InstanceDraft.model_construct(
+                instruction=i.instruction, reference=i.reference, options=i.options
+            )
             for i in task.instances
         ],
     )

@@ -28,6 +28,10 @@ class AdapterRejectedError(ServerError):
     """vLLM refused to load an adapter; the message carries vLLM's reason."""
 
 
+class ServerUnreachableError(ServerError):
+    """Every attempt failed to connect or timed out: the server is down or overloaded."""
+
+
 @dataclass(frozen=True)
 class ChatResult:
     """One chat completion from one expert."""
@@ -191,26 +195,25 @@ class PopulationClient:
         allow: tuple[int, ...] = (),
     ) -> httpx.Response:
         """Send with bounded retries and exponential backoff on network errors and 5xx."""
-        last = ""
+        last, unreachable = "", False
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(min(self.backoff * 2 ** (attempt - 1), 30.0))
             try:
                 response = await self._http.request(method, self.url + path, json=body)
             except httpx.TimeoutException as err:
-                last = f"timed out ({type(err).__name__})"
+                last, unreachable = f"timed out ({type(err).__name__})", True
                 continue
             except httpx.TransportError as err:
-                last = f"unreachable ({type(err).__name__}: {err})"
+                last, unreachable = f"unreachable ({type(err).__name__}: {err})", True
                 continue
             if response.status_code < 400 or response.status_code in allow:
                 return response
-            last = f"HTTP {response.status_code}: {_error_text(response)}"
+            last, unreachable = f"HTTP {response.status_code}: {_error_text(response)}", False
             if response.status_code < 500:
                 break
-        raise ServerError(
-            f"{method} {self.url}{path} failed after {attempt + 1} attempt(s): {last}"
-        )
+        error = ServerUnreachableError if unreachable else ServerError
+        raise error(f"{method} {self.url}{path} failed after {attempt + 1} attempt(s): {last}")
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

@@ -68,6 +68,10 @@ def launch_command(
         "--max-num-seqs",
         str(ctx.max_num_seqs),
         "--disable-uvicorn-access-log",
+        # Compact JSON under guided decoding: with free whitespace a small model can pad
+        # forever between fields; without it the schema's length caps bound every reply.
+        "--structured-outputs-config",
+        '{"backend": "xgrammar", "disable_any_whitespace": true}',
     ]
     if lora:
         command += [

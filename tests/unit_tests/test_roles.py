@@ -77,7 +77,7 @@ def test_create_turns_a_valid_draft_into_a_task_and_reflects_on_it():
     # Guided decoding: the request carries the JSON schema of a task draft.
     assert stub.requests[0]["response_format"]["type"] == "json_schema"
     # Free text is capped in the grammar, so a looping small model must close its JSON.
-    assert '"maxLength": 400' in json.dumps(stub.requests[0]["response_format"])
+    assert '"maxLength": 240' in json.dumps(stub.requests[0]["response_format"])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,87 @@
+"""The run's task pool on disk: task bodies in ``tasks/``, the pool's state in ``pool.json``.
+
+The pool, not the graph state, is the source of truth for which tasks are active: each
+admission or retirement rewrites ``pool.json`` atomically right away, so a run killed in
+the middle of growing the pool keeps every task it admitted and never counts one twice.
+"""
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acdc import atomic
+from acdc.tasks import Task, load_task, save_task
+from acdc.types import TaskId
+
+
+@dataclass
+class TaskPool:
+    """Active tasks in admission order, plus what was retired or rejected and why."""
+
+    root: Path
+    active: list[TaskId] = field(default_factory=list)
+    retired: dict[TaskId, str] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Rejected candidates counted by gate (contamination, duplicate, ...)."""
+    _tasks: dict[TaskId, Task] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "TaskPool":
+        """Load the pool of ``run_dir`` (empty if the run has none yet)."""
+        pool = cls(root=run_dir)
+        path = run_dir / "pool.json"
+        if path.exists():
+            state: dict[str, Any] = json.loads(path.read_text())
+            pool.active = list(state["active"])
+            pool.retired = dict(state["retired"])
+            pool.rejected = Counter(state["rejected"])
+        return pool
+
+    @property
+    def tasks_dir(self) -> Path:
+        """Folder of the task bodies, one JSON file per task ever admitted."""
+        return self.root / "tasks"
+
+    def get(self, task_id: TaskId) -> Task:
+        """A task body (active or retired)."""
+        if task_id not in self._tasks:
+            self._tasks[task_id] = load_task(self.tasks_dir / f"{task_id}.json")
+        return self._tasks[task_id]
+
+    def active_tasks(self) -> list[Task]:
+        """Bodies of the active tasks, in admission order."""
+        return [self.get(task_id) for task_id in self.active]
+
+    def ever(self) -> list[TaskId]:
+        """Every task ever admitted: active first, then retired."""
+        return self.active + [t for t in self.retired if t not in self.active]
+
+    def admit(self, task: Task) -> None:
+        """Add ``task`` to the active pool (idempotent)."""
+        if task.id in self.active:
+            return
+        save_task(task, self.tasks_dir / f"{task.id}.json")
+        self._tasks[task.id] = task
+        self.active.append(task.id)
+        self.retired.pop(task.id, None)
+        self._save()
+
+    def retire(self, task_id: TaskId, reason: str) -> None:
+        """Move a task out of the active pool, keeping its body and the reason."""
+        if task_id in self.active:
+            self.active.remove(task_id)
+            self.retired[task_id] = reason
+            self._save()
+
+    def reject(self, gate: str) -> None:
+        """Count a candidate refused at ``gate``."""
+        self.rejected[gate] += 1
+        self._save()
+
+    def _save(self) -> None:
+        atomic.write_json(
+            self.root / "pool.json",
+            {"active": self.active, "retired": self.retired, "rejected": dict(self.rejected)},
+        )

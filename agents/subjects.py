@@ -1,0 +1,126 @@
+"""Subjects: experts answering task instances through the population server, then graded.
+
+Each (expert, task, instance) becomes one evaluation record, written to the run's store
+the moment it is graded, so a killed evaluation keeps everything it finished. Subjects
+answer greedily (temperature 0) and are asked to end with an ``Answer:`` line that the
+deterministic graders extract; rubric tasks go to the judge. A subject or judge failure
+after the client's retries is recorded with its reason and a score of 0, so the
+generation completes and the item is never retried in a loop.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from acdc.agents import graders
+from acdc.agents.judge import Judge
+from acdc.population.client import PopulationClient, ServerUnreachableError
+from acdc.prompts.loader import Prompt, load_prompt
+from acdc.runstore import EvalKey, EvalRecord, EvaluationStore
+from acdc.tasks import LETTERS, Task, TaskInstance
+from acdc.types import TaskId
+
+log = logging.getLogger(__name__)
+
+PROMPTS: dict[str, set[str]] = {"subject_answer": {"instruction"}}
+
+Progress = Callable[[int, int, int], None]
+"""Called with (done, total, completion tokens so far) after each record."""
+
+
+def question_text(instance: TaskInstance) -> str:
+    """The instruction with its lettered options, as the subject sees it."""
+    if not instance.options:
+        return instance.instruction
+    options = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(instance.options))
+    return f"{instance.instruction}\n{options}"
+
+
+@dataclass
+class Subjects:
+    """Answer and grade missing evaluation triples with bounded concurrency."""
+
+    client: PopulationClient
+    judge: Judge
+    max_tokens: int
+    concurrency: int
+    prompts_dir: str = ""
+
+    def __post_init__(self) -> None:
+        self.prompt: Prompt = load_prompt(
+            "subject_answer", PROMPTS["subject_answer"], self.prompts_dir
+        )
+
+    async def evaluate(
+        self,
+        keys: Sequence[EvalKey],
+        tasks: dict[TaskId, Task],
+        store: EvaluationStore,
+        progress: Progress | None = None,
+    ) -> int:
+        """Evaluate ``keys`` not yet in ``store``; returns how many records were written.
+
+        Items that failed because the server is unreachable are left missing (not
+        recorded as failures): the caller restarts the server and calls again.
+        """
+        todo = store.missing(keys)
+        limit = asyncio.Semaphore(self.concurrency)
+        done, tokens = 0, 0
+
+        async def one(key: EvalKey) -> None:
+            nonlocal done, tokens
+            expert_id, task_id, instance_id = key
+            task = tasks[task_id]
+            instance = next(i for i in task.instances if i.id == instance_id)
+            async with limit:
+                record = await self._answer(expert_id, task, instance)
+            if record is None:
+                return
+            store.add(record)
+            done += 1
+            tokens += record.tokens
+            if progress is not None:
+                progress(done, len(todo), tokens)
+
+        await asyncio.gather(*(one(key) for key in todo))
+        return done
+
+    async def _answer(
+        self, expert_id: str, task: Task, instance: TaskInstance
+    ) -> EvalRecord | None:
+        started = time.perf_counter()
+        base = {"expert_id": expert_id, "task_id": task.id, "instance_id": instance.id}
+        messages = [
+            {"role": "user", "content": self.prompt.render(instruction=question_text(instance))}
+        ]
+        try:
+            reply = await self.client.chat(expert_id, messages, max_tokens=self.max_tokens)
+        except ServerUnreachableError as err:
+            log.warning("server unreachable for %s: %s", expert_id, err)
+            return None
+        except Exception as err:  # any failure is recorded, never raised
+            log.warning("%s on %s/%s failed: %s", expert_id, task.id, instance.id, err)
+            return EvalRecord(**base, score=0.0, error=f"subject failed: {err}"[:500])
+        record = EvalRecord(
+            **base,
+            score=0.0,
+            response=reply.text,
+            tokens=reply.completion_tokens,
+            grader=task.grading,
+        )
+        if task.grading == "rubric":
+            verdict = await self.judge.grade(task, instance, reply.text)
+            record.judge_tokens = verdict.tokens
+            if verdict.score is None:
+                record.error = f"judge failed: {verdict.reason}"[:500]
+            else:
+                record.score, record.reasoning = verdict.score, verdict.reasoning[:2000]
+        else:
+            grade = await asyncio.to_thread(graders.grade, task, instance, reply.text)
+            record.score, record.reasoning = grade.score, grade.reason[:2000]
+            if grade.failed:
+                record.error = f"grader failed: {grade.reason}"[:500]
+        record.seconds = round(time.perf_counter() - started, 3)
+        return record
