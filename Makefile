@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 SETUP := bash scripts/setup.sh
 
-.PHONY: help setup run demo test test-unit lint format typecheck bench
+.PHONY: help setup run studio demo test test-unit lint format typecheck bench
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -10,7 +10,11 @@ help:  ## list the targets
 setup:  ## create/update .venv (CPU build of vLLM; `bash scripts/setup.sh gpu` for GPUs)
 	@$(SETUP)
 
-run: demo  ## the main job on the embedded defaults
+run: setup  ## the main job: the smoke config end to end on the embedded defaults
+	$(PY) -m acdc.cli run --config configs/smoke.yaml --run-id smoke-$$(date +%Y%m%d-%H%M%S)
+
+studio: setup  ## serve the graphs for LangGraph Studio (PORT=2025 by default)
+	.venv/bin/langgraph dev --port $${PORT:-2025} --no-browser
 
 demo: setup  ## seed, serve, breed two children, let each answer
 	$(PY) -m acdc.cli demo

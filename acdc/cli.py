@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, get_type_hints
 
 from acdc.context import ConfigError, Context, parse_value
@@ -146,7 +147,25 @@ def _wait_for_interrupt() -> None:
         pass
 
 
+def cmd_run(args: argparse.Namespace) -> None:
+    """Run the coevolution loop (or resume one with --resume RUN_ID)."""
+    from acdc.runner import run
+    from acdc.runstore import load_run_config
+
+    names = {f.name for f in dataclasses.fields(Context)}
+    explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    if args.resume:
+        runs_dir = Path(explicit.get("runs_dir") or Context().runs_dir)
+        recorded = load_run_config(runs_dir / args.resume)
+        file_values = Context.load(args.config).to_dict() if args.config else {}
+        ctx = Context.load(None, **{**recorded, **file_values, **explicit, "run_id": args.resume})
+    else:
+        ctx = _context(args)
+    run(ctx, resume=bool(args.resume))
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "run": (cmd_run, "run the coevolution loop (the main job)"),
     "seed": (cmd_seed, "prepare the base model and seed experts"),
     "breed": (cmd_breed, "breed a child expert from parents"),
     "serve": (cmd_serve, "start the population server and keep it running"),
@@ -166,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
             child.add_argument("--parents", nargs="+", required=True, help="parent expert ids")
             child.add_argument("--seed", type=int, default=0, help="random seed of this child")
             child.add_argument("--generation", type=int, default=1, help="generation number")
+        if name == "run":
+            child.add_argument("--resume", metavar="RUN_ID", help="continue this run")
         if name == "serve":
             child.add_argument("--experts", nargs="*", help="experts to load (default: all)")
         child.set_defaults(func=func)

@@ -236,7 +236,10 @@ class Context:
         metadata=_desc("Adapters kept registered on the server; least recently used go first."),
     )
     max_num_seqs: int = field(default=256, metadata=_desc("Sequences per batch (vLLM)."))
-    max_model_len: int = field(default=2048, metadata=_desc("Context length (vLLM)."))
+    max_model_len: int = field(
+        default=4096,
+        metadata=_desc("Context length (vLLM): prompt plus reply; the scientist needs 4096."),
+    )
     kv_cache_gib: int = field(default=2, metadata=_desc("KV cache GiB on CPU (vLLM)."))
     gpu_memory_utilization: float = field(
         default=0.85, metadata=_desc("Share of GPU memory vLLM may use (GPU build).")

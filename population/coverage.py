@@ -41,8 +41,7 @@ def _check_solved(solved: SolvedMatrix) -> None:
         shape = getattr(solved, "shape", None)
         dtype = getattr(solved, "dtype", type(solved).__name__)
         raise ValueError(
-            f"solved must be a 2-D bool array of shape (n_experts, n_columns), "
-            f"got {dtype} {shape}"
+            f"solved must be a 2-D bool array of shape (n_experts, n_columns), got {dtype} {shape}"
         )
 
 
@@ -109,9 +108,9 @@ def coverage_by_capability(
             f"capabilities must have one label per column: got {len(capabilities)} "
             f"labels for {solved.shape[1]} columns"
         )
-    if len(members) == 0:
-        covered = np.zeros(solved.shape[1], dtype=bool)
-    else:
+    # Columns solved by some member, shape (n_columns,).
+    covered: np.ndarray = np.zeros(solved.shape[1], dtype=bool)
+    if len(members) > 0:
         covered = solved[list(members)].any(axis=0)
     labels = np.asarray(capabilities, dtype=object)
     result: dict[Capability, float] = {}
@@ -154,8 +153,7 @@ def greedy_task_force(
     n_experts = solved.shape[0]
     if len(fitness) != n_experts:
         raise ValueError(
-            f"fitness must have one value per expert: got {len(fitness)} for "
-            f"{n_experts} experts"
+            f"fitness must have one value per expert: got {len(fitness)} for {n_experts} experts"
         )
     if not all(math.isfinite(f) for f in fitness):
         raise ValueError("fitness values must be finite")

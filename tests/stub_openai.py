@@ -17,10 +17,18 @@ from typing import Any
 Reply = str | int | float | Callable[[dict[str, Any]], str]
 
 
+class _Server(ThreadingHTTPServer):
+    """Many requests in flight at once (the subjects' concurrency) and a reusable port."""
+
+    request_queue_size = 512
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 class LocalJsonServer:
     """JSON in, JSON out over HTTP POST on a free loopback port; subclasses answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -35,7 +43,12 @@ class LocalJsonServer:
                 with owner._lock:
                     owner.requests.append(body)
                     owner.headers.append(dict(self.headers))
-                status, payload = owner.respond(body)
+                self._send(*owner.respond_at(self.path, body))
+
+            def do_GET(self) -> None:
+                self._send(*owner.respond_get(self.path))
+
+            def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -43,13 +56,21 @@ class LocalJsonServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def respond(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """HTTP status and JSON payload for one request."""
         raise NotImplementedError
+
+    def respond_at(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer a POST to ``path``; by default every path gets ``respond``."""
+        return self.respond(body)
+
+    def respond_get(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Answer a GET; by default nothing is there."""
+        return 404, {"error": {"message": f"no GET {path}"}}
 
     def close(self) -> None:
         """Stop serving and free the port."""

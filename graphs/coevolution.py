@@ -1,0 +1,122 @@
+"""The AC/DC loop as a LangGraph state machine (DESIGN.md section 4).
+
+    bootstrap -> seed_tasks (loops per micro-batch) -> breed -> evaluate -> archive
+      -> [adapt_tasks -> reevaluate, every adapt_every generations] -> report
+      -> breed | END
+
+Nodes are thin: they read ids from the state, do their phase through ``phases``,
+``task_phases`` and ``summary``, and return ids and counters. Every phase is safe to
+re-run after a kill: children have deterministic ids, tasks are admitted to
+``pool.json`` one by one, and evaluations are keyed records, so a resumed run redoes
+at most the in-flight work.
+"""
+
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from acdc.context import Context
+from acdc.graphs import phases, summary, task_phases
+from acdc.graphs.resources import resources_for
+from acdc.graphs.state import RunState
+
+
+def bootstrap(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Start or attach to the server, record config and prompts, breed the first experts."""
+    res = resources_for(runtime.context)
+    phases.record_run(res)
+    if state.get("archive"):
+        return {}
+    return {"archive": phases.initial_population(res), "generation": 0, "tokens": 0}
+
+
+def seed_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Load the seed tasks, then grow the pool by one micro-batch through the gates."""
+    res = resources_for(runtime.context)
+    task_phases.load_seed_tasks(res)
+    tokens = task_phases.grow_pool(res, generation=0, batch_round=state.get("task_round", 0))
+    return {"task_round": state.get("task_round", 0) + 1, "tokens": state["tokens"] + tokens}
+
+
+def route_seed_tasks(state: RunState, runtime: Runtime[Context]) -> Literal["seed_tasks", "breed"]:
+    """Loop until the pool reaches ``initial_pool`` or the micro-batch budget is spent."""
+    ctx = runtime.context
+    res = resources_for(ctx)
+    full = len(res.pool.active) >= ctx.initial_pool
+    return "breed" if full or state.get("task_round", 0) >= ctx.task_rounds else "seed_tasks"
+
+
+def breed(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Children of uniformly drawn survivors; gibberish children are dropped."""
+    res = resources_for(runtime.context)
+    generation = state["generation"] + 1
+    children = phases.breed_children(res, state["archive"], generation)
+    return {"children": children, "task_round": 0}
+
+
+def evaluate(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Every expert on every active task instance not evaluated yet."""
+    res = resources_for(runtime.context)
+    experts = list(dict.fromkeys(state["archive"] + state.get("children", [])))
+    tokens = phases.evaluate(res, experts, generation=state["generation"] + 1)
+    return {"tokens": state["tokens"] + tokens}
+
+
+def archive(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Dominated Novelty Search (or top fitness) over archive and children."""
+    res = resources_for(runtime.context)
+    experts = list(dict.fromkeys(state["archive"] + state.get("children", [])))
+    survivors = phases.select_archive(res, experts, generation=state["generation"] + 1)
+    return {"archive": survivors, "children": []}
+
+
+def route_adapt(state: RunState, runtime: Runtime[Context]) -> Literal["adapt_tasks", "report"]:
+    """Adapt the task pool every ``adapt_every`` generations."""
+    due = (state["generation"] + 1) % runtime.context.adapt_every == 0
+    return "adapt_tasks" if due else "report"
+
+
+def adapt_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Harder / novel variants of tasks by their pass rate; drop impossible ones; trim."""
+    res = resources_for(runtime.context)
+    tokens = task_phases.adapt_pool(res, state["archive"], generation=state["generation"] + 1)
+    return {"tokens": state["tokens"] + tokens}
+
+
+def report(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Per-generation metrics and summary; decide whether to go on."""
+    res = resources_for(runtime.context)
+    generation = state["generation"] + 1
+    return {
+        "generation": generation,
+        "summary": summary.summarize(res, state["archive"], generation, state["tokens"]),
+        "stop_reason": summary.stop_reason(res, generation, state["tokens"]),
+    }
+
+
+def route_report(state: RunState) -> Literal["breed", "__end__"]:
+    """Loop until a budget is spent or a stop was requested."""
+    return END if state.get("stop_reason") else "breed"
+
+
+builder = StateGraph(RunState, context_schema=Context)
+builder.add_node("bootstrap", bootstrap)
+builder.add_node("seed_tasks", seed_tasks)
+builder.add_node("breed", breed)
+builder.add_node("evaluate", evaluate)
+builder.add_node("archive", archive)
+builder.add_node("adapt_tasks", adapt_tasks)
+builder.add_node("reevaluate", evaluate)
+builder.add_node("report", report)
+builder.add_edge(START, "bootstrap")
+builder.add_edge("bootstrap", "seed_tasks")
+builder.add_conditional_edges("seed_tasks", route_seed_tasks)
+builder.add_edge("breed", "evaluate")
+builder.add_edge("evaluate", "archive")
+builder.add_conditional_edges("archive", route_adapt)
+builder.add_edge("adapt_tasks", "reevaluate")
+builder.add_edge("reevaluate", "report")
+builder.add_conditional_edges("report", route_report)
+
+graph = builder.compile(name="coevolution")

@@ -1,0 +1,173 @@
+"""The population phases of a generation: first experts, breeding, evaluation, archive.
+
+Each function does one phase against the run's resources, logs one ``phase`` record to
+``metrics.jsonl`` (seconds, tokens by role, counts) and returns what the graph keeps.
+Randomness comes from seeds derived from ``random_seed``, the generation and the slot,
+so a phase re-run after a kill makes the same children.
+"""
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from acdc.agents.curator import PROMPTS as CURATOR_PROMPTS
+from acdc.agents.judge import PROMPTS as JUDGE_PROMPTS
+from acdc.agents.scientist import PROMPTS as SCIENTIST_PROMPTS
+from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
+from acdc.graphs.resources import RunResources
+from acdc.population import archive as dns
+from acdc.population.gibberish import check_expert
+from acdc.progress import Progress
+from acdc.prompts.loader import prompt_path
+from acdc.runstore import EvalKey
+from acdc.types import ExpertId
+
+log = logging.getLogger(__name__)
+
+EVALUATION_ATTEMPTS = 3
+"""Server restarts tried within one evaluation phase before the run stops (resumable)."""
+
+
+def derived_seed(*parts: object) -> int:
+    """A 32-bit seed from the run's seed and the slot it is for."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()
+    return int(digest[:8], 16)
+
+
+def record_run(res: RunResources) -> None:
+    """Write the config and the exact prompt files this start of the run uses."""
+    res.run.record_config(res.ctx)
+    names = [*SCIENTIST_PROMPTS, *JUDGE_PROMPTS, *CURATOR_PROMPTS, *SUBJECT_PROMPTS]
+    names.append("sanity_check")
+    digests = res.run.record_prompts({n: prompt_path(n, res.ctx.prompts_dir) for n in names})
+    res.run.log("start", prompts=digests, server=res.server.url)
+
+
+def _breed(res: RunResources, pool: Sequence[ExpertId], count: int, generation: int) -> list[str]:
+    """Breed ``count`` children of parents drawn from ``pool``; keep those that read as text."""
+    started = time.perf_counter()
+    breeder = res.breeder()
+    bred: list[ExpertId] = []
+    for slot in range(count):
+        seed = derived_seed(res.ctx.random_seed, "breed", generation, slot)
+        parents = random.Random(seed).sample(list(pool), min(2, len(pool)))
+        bred.append(breeder.breed(parents, seed=seed, generation=generation).id)
+        print(f"[gen {generation} breed] {slot + 1}/{count}", flush=True)
+    rejected: dict[ExpertId, str] = {}
+    if res.ctx.sanity_check and bred:
+        res.ensure_server()
+
+        async def check() -> None:
+            async with res.client() as client:
+                for child in bred:
+                    verdict = await check_expert(client, child)
+                    if not verdict.ok:
+                        rejected[child] = verdict.reason
+                    await client.unload(child)
+
+        asyncio.run(check())
+    kept = [c for c in bred if c not in rejected]
+    res.run.log(
+        "phase",
+        phase="breed",
+        generation=generation,
+        seconds=round(time.perf_counter() - started, 2),
+        bred=bred,
+        rejected=rejected,
+    )
+    for child, reason in rejected.items():
+        print(f"[gen {generation} breed] rejected {child}: {reason}", flush=True)
+    return kept
+
+
+def initial_population(res: RunResources) -> list[ExpertId]:
+    """The seeds plus ``initial_population`` children bred from them."""
+    seeds = res.population.seed_ids
+    return seeds + _breed(res, seeds, res.ctx.initial_population, generation=0)
+
+
+def breed_children(res: RunResources, archive: list[ExpertId], generation: int) -> list[str]:
+    """This generation's children; parents uniform among the survivors."""
+    return _breed(res, archive, res.ctx.children_per_generation, generation)
+
+
+def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int:
+    """Evaluate the missing (expert, task, instance) triples; returns tokens generated."""
+    started = time.perf_counter()
+    tasks = {t.id: t for t in res.pool.active_tasks()}
+    keys: list[EvalKey] = [
+        (e, t.id, i.id) for e in experts for t in tasks.values() for i in t.instances
+    ]
+    store = res.run.evaluations()
+    before = len(store.records())
+    todo = len(store.missing(keys))
+    progress = Progress(f"gen {generation} evaluate", todo)
+    for attempt in range(1, EVALUATION_ATTEMPTS + 1):
+        res.ensure_server()
+
+        async def run() -> None:
+            async with res.client() as client:
+                await res.subjects(client).evaluate(
+                    keys, tasks, store, lambda done, total, tok: progress.update(done, total, tok)
+                )
+
+        asyncio.run(run())
+        missing = store.missing(keys)
+        if not missing:
+            break
+        log.warning("%d evaluations missing after attempt %d", len(missing), attempt)
+    else:
+        raise RuntimeError(
+            f"{len(missing)} evaluations still missing after {EVALUATION_ATTEMPTS} attempts "
+            f"(server at {res.server.url} unreachable?); fix it and resume the run"
+        )
+    progress.finish()
+    new = store.records()[before:]
+    subject = sum(r.tokens for r in new)
+    judge = sum(r.judge_tokens for r in new)
+    seconds = time.perf_counter() - started
+    res.run.log(
+        "phase",
+        phase="evaluate",
+        generation=generation,
+        seconds=round(seconds, 2),
+        calls=len(new),
+        naive_calls=len(keys),
+        errors=sum(1 for r in new if r.error),
+        tokens={"subjects": subject, "judge": judge},
+        subject_tokens_per_s=round(subject / seconds, 2) if seconds > 0 else 0.0,
+    )
+    return subject + judge
+
+
+def skills(res: RunResources, experts: Sequence[ExpertId]) -> tuple[list[str], np.ndarray]:
+    """Active task ids and the experts' skill matrix over them (missing = not passed)."""
+    tasks = {t.id: [i.id for i in t.instances] for t in res.pool.active_tasks()}
+    scores = res.run.evaluations().mean_scores(experts, tasks)
+    return list(tasks), dns.skill_matrix(scores, experts, list(tasks), res.ctx.pass_threshold)
+
+
+def select_archive(res: RunResources, experts: list[ExpertId], generation: int) -> list[str]:
+    """Survivors of archive + children, stored as ``archive/gen-NNN.json``."""
+    task_ids, matrix = skills(res, experts)
+    selection = dns.select_survivors(
+        experts, matrix, res.ctx.archive_size, res.ctx.selection, res.ctx.dns_k
+    )
+    res.run.write_archive(
+        generation,
+        {
+            "generation": generation,
+            "method": res.ctx.selection,
+            "survivors": selection.survivors,
+            "scores": selection.scores,
+            "fitness": selection.fitness,
+            "candidates": experts,
+            "tasks": task_ids,
+        },
+    )
+    return selection.survivors

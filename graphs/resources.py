@@ -1,0 +1,197 @@
+"""The long-lived things a run's nodes share: population, server, vector store, pool.
+
+Graph state holds ids only, so nodes find these through ``resources_for(ctx)``: one
+``RunResources`` per run folder and process, opened on first use and closed at exit.
+This works the same under ``acdc run`` and under ``langgraph dev``, where the server
+process may call nodes of one run from several threads.
+"""
+
+import atexit
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acdc.agents.curator import Curator
+from acdc.agents.judge import Judge
+from acdc.agents.scientist import Scientist
+from acdc.agents.structured import caller_for
+from acdc.agents.subjects import Subjects
+from acdc.agents.task_pipeline import TaskPipeline
+from acdc.context import Context
+from acdc.population.bootstrap import Population, bootstrap, make_breeder
+from acdc.population.breeding import Breeder
+from acdc.population.client import PopulationClient
+from acdc.population.server import PopulationServer, port_is_free
+from acdc.runstore import RunDir
+from acdc.taskpool import TaskPool
+from acdc.vectorstore.contamination import BenchmarkIndex
+from acdc.vectorstore.tasks import TaskIndex
+
+log = logging.getLogger(__name__)
+
+_LOCK = threading.Lock()
+_OPEN: dict[Path, "RunResources"] = {}
+
+
+@dataclass
+class RunResources:
+    """Everything one run needs besides its graph state."""
+
+    ctx: Context
+    run: RunDir
+    population: Population
+    server: PopulationServer
+    index: TaskIndex
+    benchmarks: BenchmarkIndex | None
+    pool: TaskPool
+    tokens: Counter[str] = field(default_factory=Counter)
+    """Generated tokens by role since this process opened the run."""
+
+    def breeder(self) -> Breeder:
+        """The breeder configured by the run's settings."""
+        return make_breeder(self.ctx, self.population)
+
+    def ensure_server(self) -> None:
+        """Restart a dead owned server, or wait for an attached one to come back."""
+        if not self.server.healthy():
+            log.warning("population server at %s is down; restarting", self.server.url)
+            self.server.restart()
+            _write_pid(self.run, self.server)
+
+    @contextlib.asynccontextmanager
+    async def client(self) -> AsyncIterator[PopulationClient]:
+        """A population client bound to the running event loop, closed after use."""
+        client = PopulationClient(
+            self.server.url,
+            self.population.store,
+            base_id=self.ctx.served_model_name,
+            max_loaded=self.ctx.max_loaded_adapters,
+            timeout=self.ctx.request_timeout,
+            retries=self.ctx.request_retries,
+        )
+        try:
+            await client.resync()
+            yield client
+        finally:
+            await client.aclose()
+
+    def judge(self) -> Judge:
+        """The judge role."""
+        return Judge(caller_for(self.ctx, "judge", self.server.url), self.ctx.prompts_dir)
+
+    def subjects(self, client: PopulationClient) -> Subjects:
+        """Experts answering task instances, graded by the deterministic graders or judge."""
+        return Subjects(
+            client,
+            self.judge(),
+            max_tokens=self.ctx.subject_max_tokens,
+            concurrency=self.ctx.subject_concurrency,
+            prompts_dir=self.ctx.prompts_dir,
+        )
+
+    def pipeline(self) -> TaskPipeline:
+        """Scientist, judge and curator wired for task proposals."""
+        ctx = self.ctx
+        scientist = Scientist(
+            caller_for(ctx, "scientist", self.server.url),
+            reflection_rounds=ctx.reflection_rounds,
+            novel_unrelated_share=ctx.novel_unrelated_share,
+            prompts_dir=ctx.prompts_dir,
+        )
+        curator = Curator(
+            caller_for(ctx, "curator", self.server.url),
+            self.index,
+            novelty_threshold=ctx.novelty_threshold,
+            neighbours=ctx.novelty_neighbours,
+            benchmarks=self.benchmarks,
+            contamination_threshold=ctx.contamination_threshold,
+            prompts_dir=ctx.prompts_dir,
+        )
+        return TaskPipeline(scientist, self.judge(), curator, validate=ctx.validate_tasks)
+
+    def close(self) -> None:
+        """Stop the server this run started and release the vector store."""
+        self.server.stop()
+        (self.run.root / "logs" / "vllm.pid").unlink(missing_ok=True)
+        self.index.close()
+        if self.benchmarks is not None:
+            self.benchmarks.close()
+
+
+def resources_for(ctx: Context) -> RunResources:
+    """The open resources of ``ctx``'s run, opening them (and the server) on first use."""
+    key = ctx.run_dir.resolve()
+    with _LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = _open(ctx)
+        return _OPEN[key]
+
+
+def close_all() -> None:
+    """Close every open run (servers stopped); called at interpreter exit."""
+    with _LOCK:
+        while _OPEN:
+            _, resources = _OPEN.popitem()
+            resources.close()
+
+
+atexit.register(close_all)
+
+
+def _open(ctx: Context) -> RunResources:
+    run = RunDir(ctx.run_dir)
+    population = bootstrap(ctx)
+    _stop_stale_server(run, ctx)
+    server = PopulationServer(ctx, population.base_dir).start()
+    _write_pid(run, server)
+    chroma = run.root / "chroma"
+    index = TaskIndex(
+        None if ctx.chroma_host else chroma, host=ctx.chroma_host, port=ctx.chroma_port
+    )
+    benchmarks = None
+    if ctx.benchmark_files:
+        benchmarks = BenchmarkIndex(
+            None if ctx.chroma_host else chroma, host=ctx.chroma_host, port=ctx.chroma_port
+        )
+        for path in ctx.benchmark_files:
+            benchmarks.add_jsonl(path)
+    return RunResources(
+        ctx=ctx,
+        run=run,
+        population=population,
+        server=server,
+        index=index,
+        benchmarks=benchmarks,
+        pool=TaskPool.open(run.root),
+    )
+
+
+def _write_pid(run: RunDir, server: PopulationServer) -> None:
+    if server.process is not None:
+        pid_file = run.root / "logs" / "vllm.pid"
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(str(server.process.pid))
+
+
+def _stop_stale_server(run: RunDir, ctx: Context) -> None:
+    """Stop the server a killed earlier process of this run left behind (its port)."""
+    pid_file = run.root / "logs" / "vllm.pid"
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().strip() or 0)
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if pid and cmdline.exists() and b"vllm" in cmdline.read_bytes():
+        log.warning("stopping the vLLM server (pid %d) left by a killed run", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and not port_is_free(ctx.vllm_host, ctx.vllm_port):
+            time.sleep(0.5)
+    pid_file.unlink(missing_ok=True)

@@ -1,0 +1,83 @@
+"""The per-generation summary: what a person reads after each generation, and why it stops.
+
+Figures come from the run folder (archive, pool, evaluation store, metrics log), so the
+summary of a resumed run is the same as if it had never stopped.
+"""
+
+from collections import Counter
+from typing import Any
+
+from acdc.graphs.phases import skills
+from acdc.graphs.resources import RunResources
+from acdc.progress import duration
+from acdc.types import ExpertId
+
+
+def summarize(
+    res: RunResources, archive: list[ExpertId], generation: int, tokens: int
+) -> dict[str, Any]:
+    """Summarize ``generation``, log it, print it and rewrite ``summary.md``."""
+    _, matrix = skills(res, archive)
+    fitness = matrix.mean(axis=1) if matrix.size else matrix.sum(axis=1) * 0.0
+    coverage = float(matrix.any(axis=0).mean()) if matrix.size else 0.0
+    phases = [
+        r
+        for r in res.run.metrics.records()
+        if r.get("event") == "phase" and r.get("generation") == generation
+    ]
+    role_tokens: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    accepted, rejected = 0, Counter[str]()
+    for record in phases:
+        role_tokens.update(record.get("tokens") or {})
+        seconds[record["phase"]] += record.get("seconds", 0.0)
+        accepted += len(record.get("accepted") or [])
+        rejected.update(record.get("rejected") or {})
+    best = max(range(len(archive)), key=lambda i: fitness[i]) if archive else None
+    summary: dict[str, Any] = {
+        "generation": generation,
+        "archive_size": len(archive),
+        "best_expert": archive[best] if best is not None else None,
+        "best_fitness": round(float(fitness[best]), 4) if best is not None else 0.0,
+        "pool_size": len(res.pool.active),
+        "coverage": round(coverage, 4),
+        "tasks_accepted": accepted,
+        "tasks_rejected": dict(rejected),
+        "tokens_by_role": dict(role_tokens),
+        "seconds_by_phase": {k: round(v, 1) for k, v in seconds.items()},
+        "tokens_total": tokens,
+    }
+    res.run.log("generation", **summary)
+    text = render(summary)
+    print(text, flush=True)
+    history = [r for r in res.run.metrics.records() if r.get("event") == "generation"]
+    res.run.write_summary(
+        f"# acdc run {res.ctx.run_id}\n\n" + "\n\n".join(render(h) for h in history) + "\n"
+    )
+    return summary
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    rejected = ", ".join(f"{k} {v}" for k, v in summary["tasks_rejected"].items()) or "none"
+    roles = ", ".join(f"{k} {v}" for k, v in summary["tokens_by_role"].items()) or "none"
+    times = ", ".join(f"{k} {duration(v)}" for k, v in summary["seconds_by_phase"].items())
+    return (
+        f"== generation {summary['generation']}: archive {summary['archive_size']}, "
+        f"best fitness {summary['best_fitness']:.3f} ({summary['best_expert']}), "
+        f"pool {summary['pool_size']}, coverage {summary['coverage']:.0%}\n"
+        f"   tasks accepted {summary['tasks_accepted']}, rejected: {rejected}\n"
+        f"   tokens: {roles} (run total {summary['tokens_total']})\n"
+        f"   time: {times}"
+    )
+
+
+def stop_reason(res: RunResources, generation: int, tokens: int) -> str:
+    """Why the run should end now, or "" to go on."""
+    if res.run.stop_file.exists():
+        return f"stop requested ({res.run.stop_file} exists)"
+    if generation >= res.ctx.generations:
+        return f"generation budget reached ({res.ctx.generations})"
+    if res.ctx.token_budget and tokens >= res.ctx.token_budget:
+        return f"token budget reached ({tokens} >= {res.ctx.token_budget})"
+    return ""

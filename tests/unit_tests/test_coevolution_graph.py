@@ -1,0 +1,149 @@
+"""The coevolution graph on a fake stack: control flow, evaluation accounting, DNS wiring.
+
+Breeding, the run folder, ChromaDB with MiniLM, the graders and the checkpointer are
+real; the role models and the population server's words are scripted (tests/fake_stack).
+"""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from acdc.context import Context
+from acdc.graphs.coevolution import builder
+from acdc.graphs.resources import close_all
+from acdc.population import archive as dns
+from acdc.runstore import EvaluationStore
+from acdc.taskpool import TaskPool
+from tests.fake_stack import FakePopulation, FakeRoles, seed_references
+
+
+@pytest.fixture
+def stack() -> Iterator[tuple[FakePopulation, FakeRoles]]:
+    references = seed_references()
+    with FakePopulation(references) as population, FakeRoles(references) as roles:
+        yield population, roles
+    close_all()
+
+
+def fake_context(
+    tmp_path: Path, tiny_base: Path, population: FakePopulation, roles: FakeRoles, **over: object
+) -> Context:
+    settings: dict[str, object] = {
+        "runs_dir": str(tmp_path / "runs"),
+        "run_id": "g",
+        "base_model": str(tiny_base),
+        "server_url": population.url.removesuffix("/v1"),
+        "lora_rank": 8,
+        "mutation_keep_rank": 4,
+        "initial_population": 2,
+        "children_per_generation": 2,
+        "archive_size": 3,
+        "generations": 2,
+        "initial_pool": 12,
+        "task_batch": 2,
+        "task_rounds": 2,
+        "adapt_every": 2,
+        "adapt_parents": 2,
+        "reflection_rounds": 0,
+        "request_retries": 0,
+    }
+    for role in ("scientist", "judge", "curator"):
+        settings[f"{role}_base_url"] = roles.url
+        settings[f"{role}_model"] = "stub"
+    settings.update(over)
+    return Context(**settings)  # type: ignore[arg-type]
+
+
+def test_two_generations_evaluate_each_triple_once_and_archive_by_dns(
+    tmp_path: Path, tiny_base: Path, stack: tuple[FakePopulation, FakeRoles]
+) -> None:
+    population, roles = stack
+    ctx = fake_context(tmp_path, tiny_base, population, roles)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "g"}, "recursion_limit": 200}
+    steps = [
+        node
+        for chunk in graph.stream({}, config, context=ctx, stream_mode="updates")
+        for node in chunk
+    ]
+    # Control flow: pool grown in micro-batches, two generations, adaptation at gen 2.
+    assert steps[:2] == ["bootstrap", "seed_tasks"]
+    gen = ["breed", "evaluate", "archive"]
+    tail = steps[steps.index("breed") :]
+    assert tail == [*gen, "report", *gen, "adapt_tasks", "reevaluate", "report"]
+    state = graph.get_state(config).values
+    assert state["generation"] == 2 and state["stop_reason"].startswith("generation budget")
+
+    run = ctx.run_dir
+    pool = TaskPool.open(run)
+    assert len(pool.active) + len(pool.retired) > 10  # 10 seeds + accepted scientist tasks
+    # Accounting: one record per (expert, task, instance) and one subject chat per record.
+    store = EvaluationStore(run / "evaluations.jsonl")
+    keys = [r.key for r in store.records()]
+    assert len(keys) == len(set(keys))
+    lines = (run / "evaluations.jsonl").read_text().splitlines()
+    assert len(lines) == len(keys)
+    chats = Counter(population.subject_chats())
+    assert sum(chats.values()) == len(keys)
+    assert max(chats.values()) == 1
+    # Generation 2 evaluated only its children (and the survivors on new tasks), not the
+    # whole archive again.
+    evaluate = [
+        json.loads(line)
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+        if '"phase": "evaluate"' in line
+    ]
+    assert evaluate[1]["calls"] < evaluate[1]["naive_calls"]
+    # DNS wiring: survivors are what select_survivors picks from the stored scores.
+    saved = json.loads((run / "archive" / "gen-002.json").read_text())
+    tasks = {t: [i.id for i in pool.get(t).instances] for t in saved["tasks"]}
+    scores = store.mean_scores(saved["candidates"], tasks)
+    skills = dns.skill_matrix(scores, saved["candidates"], list(tasks))
+    expected = dns.select_survivors(saved["candidates"], skills, ctx.archive_size, "dns", ctx.dns_k)
+    assert saved["survivors"] == expected.survivors
+    assert len(saved["candidates"]) == 5 and len(saved["survivors"]) == 3
+    fittest = saved["candidates"][int(np.argmax(skills.mean(axis=1)))]
+    assert saved["scores"][fittest] == 999.0 and fittest in saved["survivors"]
+    # The run folder holds what the issue lists.
+    for name in ("config.yaml", "summary.md", "pool.json", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    assert (
+        (run / "prompts" / "scientist_create.txt")
+        .read_text()
+        .startswith((Path("prompts") / "scientist_create.txt").read_text()[:40])
+    )
+
+
+def test_human_review_pauses_and_applies_the_decision(
+    tmp_path: Path, tiny_base: Path, stack: tuple[FakePopulation, FakeRoles]
+) -> None:
+    population, roles = stack
+    ctx = fake_context(
+        tmp_path, tiny_base, population, roles, review_tasks=True, generations=1, task_rounds=1
+    )
+    graph = builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "r"}, "recursion_limit": 200}
+    result = graph.invoke({}, config, context=ctx)
+    (request,) = result["__interrupt__"]
+    candidates = request.value["candidates"]
+    assert len(candidates) == 2
+    first, second = candidates[0]["id"], candidates[1]["id"]
+    drafts_before = len(roles.requests)
+    graph.invoke(
+        Command(resume={"reject": [first], "edit": {second: {"name": "Edited by a person"}}}),
+        config,
+        context=ctx,
+    )
+    pool = TaskPool.open(ctx.run_dir)
+    assert first not in pool.active and pool.rejected["reviewer"] == 1
+    assert pool.get(second).name == "Edited by a person"
+    # The resumed node used the saved candidates instead of asking the scientist again.
+    drafts = [r for r in roles.requests[drafts_before:] if "TaskDraft" in json.dumps(r)]
+    assert drafts == []
+    assert graph.get_state(config).values["generation"] == 1
