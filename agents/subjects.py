@@ -62,8 +62,8 @@ class Subjects:
     ) -> int:
         """Evaluate ``keys`` not yet in ``store``; returns how many records were written.
 
-        Items that failed because the server is unreachable are left missing (not
-        recorded as failures): the caller restarts the server and calls again.
+        Items that failed because the server (or the judge) is unreachable are left
+        missing, not recorded as failures: the caller restarts the server and calls again.
         """
         todo = store.missing(keys)
         limit = asyncio.Semaphore(self.concurrency)
@@ -113,6 +113,9 @@ class Subjects:
         if task.grading == "rubric":
             verdict = await self.judge.grade(task, instance, reply.text)
             record.judge_tokens = verdict.tokens
+            if verdict.score is None and "ConnectionError" in verdict.reason:
+                log.warning("judge unreachable for %s/%s: %s", task.id, instance.id, verdict.reason)
+                return None  # not the answer's fault: evaluate it again once the judge is back
             if verdict.score is None:
                 record.error = f"judge failed: {verdict.reason}"[:500]
             else:

@@ -110,9 +110,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory, tiny_base: Path) -> dict
     return outcome(runs / "r")
 
 
-def fresh_stack() -> tuple[FakePopulation, FakeRoles]:
+def fresh_stack(delay: float = 0.01) -> tuple[FakePopulation, FakeRoles]:
     references = seed_references()
-    return FakePopulation(references, delay=0.01), FakeRoles(references)
+    return FakePopulation(references, delay=delay), FakeRoles(references)
 
 
 def test_sigkill_during_evaluation_then_resume_matches_an_uninterrupted_run(
@@ -155,7 +155,7 @@ def test_sigkill_during_breeding_then_resume_matches_an_uninterrupted_run(
 def test_an_attached_server_that_dies_mid_generation_is_waited_for(
     tmp_path: Path, tiny_base: Path, reference: dict[str, object]
 ) -> None:
-    population, roles = fresh_stack()
+    population, roles = fresh_stack(delay=0.2)  # slow answers: the death lands mid-phase
     port = int(population.url.rsplit(":", 1)[1].split("/")[0])
     with roles:
         args = options(tmp_path, tiny_base, population, roles)
@@ -164,8 +164,8 @@ def test_an_attached_server_that_dies_mid_generation_is_waited_for(
         wait_for(
             lambda: log.exists() and len(log.read_text().splitlines()) >= 30, process, "evaluations"
         )
-        population.close()  # the server goes away mid-evaluation ...
-        time.sleep(3)
+        population.close()  # the server goes away mid-evaluation, longer than retries last ...
+        time.sleep(8)
         # ... and comes back on the same address with no adapters loaded; the same
         # process waits for it, re-loads what it needs and finishes.
         with FakePopulation(population.references, port=port):
