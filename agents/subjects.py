@@ -68,6 +68,7 @@ class Subjects:
         todo = store.missing(keys)
         limit = asyncio.Semaphore(self.concurrency)
         done, tokens = 0, 0
+        down = asyncio.Event()  # set at the first unreachable error: stop starting items
 
         async def one(key: EvalKey) -> None:
             nonlocal done, tokens
@@ -75,8 +76,11 @@ class Subjects:
             task = tasks[task_id]
             instance = next(i for i in task.instances if i.id == instance_id)
             async with limit:
+                if down.is_set():
+                    return
                 record = await self._answer(expert_id, task, instance)
             if record is None:
+                down.set()
                 return
             store.add(record)
             done += 1

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
+from acdc import atomic
 from acdc.agents.curator import plan_retirements
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind
 from acdc.graphs.phases import derived_seed, skills
@@ -101,17 +102,21 @@ def _admit(
     tokens: Counter[str] = Counter()
     for candidate in candidates:
         tokens.update(candidate.tokens)
-    for stage, count in stages.items():
-        for _ in range(count):
-            res.pool.reject(stage)
+    for candidate in candidates:
+        if not candidate.accepted:
+            res.pool.reject(candidate.stage)
+            if candidate.task is not None:
+                _keep_rejected(res, candidate.task, candidate.stage, candidate.reason, generation)
     accepted = (
         pending if pending is not None else [c.task for c in candidates if c.accepted and c.task]
     )
     if res.ctx.review_tasks:
+        shown = {t.id: t for t in accepted}
         accepted, refused = review(res.run.root, accepted)
         for task_id, reason in refused.items():
             res.index.set_status(task_id, "rejected")
             res.pool.reject("reviewer")
+            _keep_rejected(res, shown[task_id], "reviewer", reason, generation)
             stages["reviewer"] += 1
             examples["reviewer"] = reason
     for task in accepted:
@@ -135,3 +140,14 @@ def _admit(
         flush=True,
     )
     return sum(tokens.values())
+
+
+def _keep_rejected(res: RunResources, task: Task, stage: str, reason: str, generation: int) -> None:
+    """Keep a refused candidate in ``rejected/`` (the report maps accepted vs rejected)."""
+    record = {
+        "task": task.model_dump(mode="json"),
+        "stage": stage,
+        "reason": reason[:500],
+        "generation": generation,
+    }
+    atomic.write_json(res.run.root / "rejected" / f"{task.id}.json", record)

@@ -47,7 +47,7 @@ def test_smoke_run_survives_a_killed_server_and_completes(tmp_path: Path, seed_c
     output = (tmp_path / "run.log").read_text()
     assert "generation budget reached (2)" in output
     assert "restarting" in output  # the run noticed the dead server and started a new one
-    assert int((run / "logs" / "vllm.pid").read_text()) != server_pid
+    assert not (run / "logs" / "vllm.pid").exists()  # and stopped the new one at the end
 
     pool = TaskPool.open(run)
     store = EvaluationStore(evaluations)
