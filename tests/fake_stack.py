@@ -12,6 +12,7 @@ import itertools
 import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.stub_openai import LocalJsonServer, StubOpenAI
@@ -182,3 +183,27 @@ def seed_references() -> dict[str, str]:
     return {
         i.instruction: i.reference or "" for t in load_tasks(seed_tasks_dir()) for i in t.instances
     }
+
+
+def fake_settings(
+    runs_dir: Path, tiny_base: Path, population: FakePopulation, roles: StubOpenAI
+) -> dict[str, object]:
+    """Context settings of a small run on the fake stack (2 generations, 12 tasks)."""
+    settings: dict[str, object] = {
+        "runs_dir": str(runs_dir),
+        "base_model": str(tiny_base),
+        "server_url": population.url.removesuffix("/v1"),
+        "lora_rank": 8,
+        "mutation_keep_rank": 4,
+        "initial_population": 2,
+        "children_per_generation": 2,
+        "archive_size": 3,
+        "generations": 2,
+        "initial_pool": 12,
+        "task_batch": 2,
+        "reflection_rounds": 0,
+    }
+    for role in ("scientist", "judge", "curator"):
+        settings[f"{role}_base_url"] = roles.url
+        settings[f"{role}_model"] = "stub"
+    return settings

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_sync_client
 
-from tests.fake_stack import FakePopulation, FakeRoles, seed_references
+from tests.fake_stack import FakePopulation, FakeRoles, fake_settings, seed_references
 from tests.integration_tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -60,18 +60,8 @@ def test_langgraph_dev_runs_the_bootstrap_step_through_the_sdk(
 ) -> None:
     references = seed_references()
     with FakePopulation(references) as population, FakeRoles(references) as roles:
-        context: dict[str, object] = {
-            "runs_dir": str(tmp_path / "runs"),
-            "run_id": "studio",
-            "base_model": str(tiny_base),
-            "server_url": population.url.removesuffix("/v1"),
-            "lora_rank": 8,
-            "mutation_keep_rank": 4,
-            "initial_population": 2,
-        }
-        for role in ("scientist", "judge", "curator"):
-            context[f"{role}_base_url"] = roles.url
-            context[f"{role}_model"] = "stub"
+        context = fake_settings(tmp_path / "runs", tiny_base, population, roles)
+        context["run_id"] = "studio"
         client = get_sync_client(url=dev_server)
         assistants = client.assistants.search(graph_id="coevolution")
         assert assistants, "the coevolution graph is not served"

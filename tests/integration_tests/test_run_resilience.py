@@ -18,7 +18,7 @@ import pytest
 
 from acdc.runstore import EvaluationStore
 from acdc.taskpool import TaskPool
-from tests.fake_stack import FakePopulation, FakeRoles, seed_references
+from tests.fake_stack import FakePopulation, FakeRoles, fake_settings, seed_references
 
 pytestmark = pytest.mark.integration
 
@@ -26,28 +26,9 @@ ACDC = [sys.executable, "-m", "acdc.cli", "run"]
 
 
 def options(runs: Path, tiny_base: Path, population: FakePopulation, roles: FakeRoles) -> list[str]:
-    values = {
-        "runs-dir": str(runs),
-        "run-id": "r",
-        "base-model": str(tiny_base),
-        "server-url": population.url.removesuffix("/v1"),
-        "lora-rank": "8",
-        "mutation-keep-rank": "4",
-        "initial-population": "2",
-        "children-per-generation": "2",
-        "archive-size": "3",
-        "generations": "2",
-        "initial-pool": "12",
-        "task-batch": "2",
-        "task-rounds": "1",
-        "adapt-every": "5",
-        "reflection-rounds": "0",
-        "subject-concurrency": "4",
-    }
-    for role in ("scientist", "judge", "curator"):
-        values[f"{role}-base-url"] = roles.url
-        values[f"{role}-model"] = "stub"
-    return [arg for key, value in values.items() for arg in (f"--{key}", value)]
+    values = fake_settings(runs, tiny_base, population, roles)
+    values |= {"run_id": "r", "task_rounds": 1, "adapt_every": 5, "subject_concurrency": 4}
+    return [f"--{key.replace('_', '-')}={value}" for key, value in values.items()]
 
 
 def start(args: list[str]) -> subprocess.Popen[bytes]:

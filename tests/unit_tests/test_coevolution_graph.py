@@ -20,7 +20,8 @@ from acdc.graphs.resources import close_all
 from acdc.population import archive as dns
 from acdc.runstore import EvaluationStore
 from acdc.taskpool import TaskPool
-from tests.fake_stack import FakePopulation, FakeRoles, seed_references
+from tests.fake_stack import FakePopulation, FakeRoles, fake_settings, seed_references
+from tests.stub_openai import StubOpenAI
 
 
 @pytest.fixture
@@ -32,31 +33,15 @@ def stack() -> Iterator[tuple[FakePopulation, FakeRoles]]:
 
 
 def fake_context(
-    tmp_path: Path, tiny_base: Path, population: FakePopulation, roles: FakeRoles, **over: object
+    tmp_path: Path,
+    tiny_base: Path,
+    population: FakePopulation,
+    roles: FakeRoles | StubOpenAI,
+    **over: object,
 ) -> Context:
-    settings: dict[str, object] = {
-        "runs_dir": str(tmp_path / "runs"),
-        "run_id": "g",
-        "base_model": str(tiny_base),
-        "server_url": population.url.removesuffix("/v1"),
-        "lora_rank": 8,
-        "mutation_keep_rank": 4,
-        "initial_population": 2,
-        "children_per_generation": 2,
-        "archive_size": 3,
-        "generations": 2,
-        "initial_pool": 12,
-        "task_batch": 2,
-        "task_rounds": 2,
-        "adapt_every": 2,
-        "adapt_parents": 2,
-        "reflection_rounds": 0,
-        "request_retries": 0,
-    }
-    for role in ("scientist", "judge", "curator"):
-        settings[f"{role}_base_url"] = roles.url
-        settings[f"{role}_model"] = "stub"
-    settings.update(over)
+    settings = fake_settings(tmp_path / "runs", tiny_base, population, roles)
+    settings |= {"run_id": "g", "task_rounds": 2, "adapt_every": 2, "adapt_parents": 2}
+    settings |= {"request_retries": 0, **over}
     return Context(**settings)  # type: ignore[arg-type]
 
 
@@ -147,3 +132,29 @@ def test_human_review_pauses_and_applies_the_decision(
     drafts = [r for r in roles.requests[drafts_before:] if "TaskDraft" in json.dumps(r)]
     assert drafts == []
     assert graph.get_state(config).values["generation"] == 1
+
+
+def test_garbage_from_the_role_models_is_recorded_and_the_generation_completes(
+    tmp_path: Path, tiny_base: Path
+) -> None:
+    references = seed_references()
+    with FakePopulation(references) as population, StubOpenAI([], default="no JSON here") as roles:
+        ctx = fake_context(
+            tmp_path, tiny_base, population, roles, generations=1, task_rounds=1, judge_retries=1
+        )
+        graph = builder.compile(checkpointer=InMemorySaver())
+        config = {"configurable": {"thread_id": "bad"}, "recursion_limit": 200}
+        state = graph.invoke({}, config, context=ctx)
+        close_all()
+    assert state["generation"] == 1 and state["stop_reason"].startswith("generation budget")
+    phases = [
+        json.loads(line)
+        for line in (ctx.run_dir / "metrics.jsonl").read_text().splitlines()
+        if '"phase": "seed_tasks"' in line
+    ]
+    assert phases[0]["rejected"] == {"scientist": 2}
+    assert "malformed output" in phases[0]["rejection_examples"]["scientist"]
+    store = EvaluationStore(ctx.run_dir / "evaluations.jsonl")
+    rubric = [r for r in store.records() if r.grader == "rubric"]
+    assert rubric and all(r.error.startswith("judge failed") and r.score == 0.0 for r in rubric)
+    assert any(r.score == 1.0 for r in store.records())  # deterministic grading went on
