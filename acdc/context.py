@@ -159,7 +159,7 @@ class Context:
         default="", metadata=_desc("OpenAI-compatible URL of the judge model ('' = none).")
     )
     judge_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
-    judge_max_tokens: int = field(default=512, metadata=_desc("Max new tokens per call."))
+    judge_max_tokens: int = field(default=768, metadata=_desc("Max new tokens per call."))
     judge_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
     judge_retries: int = field(
         default=2,
@@ -175,7 +175,7 @@ class Context:
         metadata=_desc("OpenAI-compatible URL of the curator's novelty check model ('' = none)."),
     )
     curator_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
-    curator_max_tokens: int = field(default=256, metadata=_desc("Max new tokens per call."))
+    curator_max_tokens: int = field(default=512, metadata=_desc("Max new tokens per call."))
     curator_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
     curator_retries: int = field(
         default=2,

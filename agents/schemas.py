@@ -4,7 +4,9 @@ Every free-text field has a length cap. Under guided decoding the cap is part of
 grammar, so a small model that starts repeating itself must still close its JSON
 instead of running into the token limit (seen with SmolLM2-135M as a judge). The server
 emits compact JSON (no free whitespace), so the caps bound a whole TaskDraft to about
-8,000 characters, under the scientist's default 2,048 new tokens.
+8,000 characters: the scientist's default 2,048 new tokens at the usual 3-4 characters
+per token. The judge's and the curator's replies fit their default limits (768 and 512
+tokens) even at one character per token.
 """
 
 import hashlib
@@ -62,7 +64,7 @@ class Verdict(BaseModel):
     """The judge's grade of one response."""
 
     reasoning: str = Field(
-        max_length=800, description="Step-by-step comparison with the reference and rubric."
+        max_length=600, description="Step-by-step comparison with the reference and rubric."
     )
     score: float = Field(ge=0.0, le=1.0, description="0 = wrong, 1 = fully correct.")
 
@@ -71,7 +73,7 @@ class TaskReview(BaseModel):
     """The judge's check of a new task."""
 
     reasoning: str = Field(
-        max_length=1200, description="Your review, solving each instance yourself."
+        max_length=600, description="Your review, solving each instance yourself."
     )
     well_formed: bool = Field(description="Clear, self-contained, consistent with its grading.")
     solvable: bool = Field(description="Every instance can be answered from its instruction.")
@@ -81,7 +83,7 @@ class TaskReview(BaseModel):
 class Selection(BaseModel):
     """The judge's pick among candidate answers."""
 
-    reasoning: str = Field(max_length=800, description="Comparison of the candidates.")
+    reasoning: str = Field(max_length=600, description="Comparison of the candidates.")
     best: int = Field(ge=1, description="Number of the best candidate, from 1.")
 
 
@@ -89,7 +91,7 @@ class NoveltyCheck(BaseModel):
     """The curator's judgement of a candidate task against its nearest neighbours."""
 
     reasoning: str = Field(
-        max_length=600, description="What the candidate tests that the neighbours do not."
+        max_length=400, description="What the candidate tests that the neighbours do not."
     )
     interestingly_new: bool = Field(description="True if it tests something genuinely new.")
 
