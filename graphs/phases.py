@@ -6,7 +6,6 @@ Randomness comes from seeds derived from ``random_seed``, the generation and the
 so a phase re-run after a kill makes the same children.
 """
 
-import asyncio
 import hashlib
 import logging
 import random
@@ -70,7 +69,7 @@ def _breed(res: RunResources, pool: Sequence[ExpertId], count: int, generation: 
                         rejected[child] = verdict.reason
                     await client.unload(child)
 
-        asyncio.run(check())
+        res.run_async(check())
     kept = [c for c in bred if c not in rejected]
     res.run.log(
         "phase",
@@ -116,7 +115,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
                     keys, tasks, store, lambda done, total, tok: progress.update(done, total, tok)
                 )
 
-        asyncio.run(run())
+        res.run_async(run())
         missing = store.missing(keys)
         if not missing:
             break

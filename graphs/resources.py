@@ -6,6 +6,7 @@ This works the same under ``acdc run`` and under ``langgraph dev``, where the se
 process may call nodes of one run from several threads.
 """
 
+import asyncio
 import atexit
 import contextlib
 import logging
@@ -14,9 +15,10 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from acdc.agents.curator import Curator
 from acdc.agents.judge import Judge
@@ -36,6 +38,8 @@ from acdc.vectorstore.tasks import TaskIndex
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _LOCK = threading.Lock()
 _OPEN: dict[Path, "RunResources"] = {}
 
@@ -53,6 +57,17 @@ class RunResources:
     pool: TaskPool
     tokens: Counter[str] = field(default_factory=Counter)
     """Generated tokens by role since this process opened the run."""
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    """One event loop per run, on its own thread: langchain-openai caches HTTP clients
+    bound to the loop that made them, so a fresh ``asyncio.run`` per node would break
+    them ("Event loop is closed")."""
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self.loop.run_forever, daemon=True, name="acdc-loop").start()
+
+    def run_async(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the run's event loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def breeder(self) -> Breeder:
         """The breeder configured by the run's settings."""
@@ -123,6 +138,7 @@ class RunResources:
         self.index.close()
         if self.benchmarks is not None:
             self.benchmarks.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 def resources_for(ctx: Context) -> RunResources:

@@ -5,7 +5,6 @@ curator's gates, then (optionally) a person's review, then admission to ``pool.j
 Rejections are counted by the stage that refused them and logged with examples.
 """
 
-import asyncio
 import random
 import time
 from collections import Counter
@@ -42,7 +41,7 @@ def grow_pool(res: RunResources, generation: int, batch_round: int) -> int:
         coro = res.pipeline().create(
             min(res.ctx.task_batch, need), res.pool.active_tasks(), generation=generation, rng=rng
         )
-        candidates = asyncio.run(coro)
+        candidates = res.run_async(coro)
     return _admit(res, candidates, pending, "seed_tasks", generation, started)
 
 
@@ -66,7 +65,7 @@ def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> i
         coro = res.pipeline().adapt(
             requests, res.pool.active_tasks(), generation=generation, rng=rng
         )
-        candidates = asyncio.run(coro)
+        candidates = res.run_async(coro)
     tokens = _admit(res, candidates, pending, "adapt_tasks", generation, started)
     # Only the cap trims here (oldest first); tasks leave for their pass rate only when
     # drawn as parents above, as in the paper, so the pool cannot collapse at once.
