@@ -111,7 +111,7 @@ def coverage_by_capability(
     # Columns solved by some member, shape (n_columns,).
     covered: np.ndarray = np.zeros(solved.shape[1], dtype=bool)
     if len(members) > 0:
-        covered = solved[list(members)].any(axis=0)
+        covered = np.asarray(solved[list(members)].any(axis=0))
     labels = np.asarray(capabilities, dtype=object)
     result: dict[Capability, float] = {}
     for label in dict.fromkeys(capabilities):
