@@ -53,6 +53,7 @@ class EvalRecord(BaseModel):
     """Why the item could not be graded (it then scores 0 and is never retried)."""
     tokens: int = 0
     judge_tokens: int = 0
+    judge_seconds: float = 0.0
     seconds: float = 0.0
 
     @property

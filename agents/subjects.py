@@ -115,8 +115,10 @@ class Subjects:
             grader=task.grading,
         )
         if task.grading == "rubric":
+            judging = time.perf_counter()
             verdict = await self.judge.grade(task, instance, reply.text)
             record.judge_tokens = verdict.tokens
+            record.judge_seconds = round(time.perf_counter() - judging, 3)
             if verdict.score is None and "ConnectionError" in verdict.reason:
                 log.warning("judge unreachable for %s/%s: %s", task.id, instance.id, verdict.reason)
                 return None  # not the answer's fault: evaluate it again once the judge is back

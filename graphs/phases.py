@@ -139,6 +139,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
         naive_calls=len(keys),
         errors=sum(1 for r in new if r.error),
         tokens={"subjects": subject, "judge": judge},
+        judge_call_seconds=round(sum(r.judge_seconds for r in new), 2),
         subject_tokens_per_s=round(subject / seconds, 2) if seconds > 0 else 0.0,
     )
     return subject + judge
