@@ -125,6 +125,13 @@ class Context:
     harder_pass_rate: float = field(
         default=0.5, metadata=_desc("Archive pass rate above which a task is made harder.")
     )
+    instances_per_task: int = field(
+        default=0,
+        metadata=_desc(
+            "Instances of each task the experts answer (0 = all; the official code scores "
+            "only the first, all 3-5 give steadier skill vectors)."
+        ),
+    )
     subject_max_tokens: int = field(
         default=512, metadata=_desc("Max new tokens of an expert's answer to a task instance.")
     )
@@ -214,6 +221,42 @@ class Context:
         default="", metadata=_desc("OpenAI-compatible embeddings URL ('' = bundled MiniLM).")
     )
     embedding_model: str = field(default="", metadata=_desc("Embedding model at that URL."))
+    # Task forces.
+    taskforce_size: int = field(
+        default=3, metadata=_desc("Experts in a task force (N of best-of-N and coverage).")
+    )
+    taskforce_members: list[str] = field(
+        default_factory=list,
+        metadata=_desc("Explicit task force expert ids ('' = pick N from the run by coverage)."),
+    )
+    taskforce_required: list[str] = field(
+        default_factory=list,
+        metadata=_desc("Experts always in a picked task force, e.g. the instruct seed 'base'."),
+    )
+    taskforce_router: bool = field(
+        default=False,
+        metadata=_desc(
+            "Model 'taskforce' asks one member instead of best-of-N: the one passing the "
+            "run's tasks nearest the question (ChromaDB task index)."
+        ),
+    )
+    selector: Literal["judge", "majority", "tournament"] = field(
+        default="judge",
+        metadata=_desc(
+            "Best-of-N selector: judge (picks one of N, shuffled), majority (vote on "
+            "final answers), tournament (pairwise judge knockout)."
+        ),
+    )
+    answer_max_tokens: int = field(
+        default=256, metadata=_desc("Max new tokens of a task force member's answer.")
+    )
+    answer_temperature: float = field(
+        default=0.0, metadata=_desc("Sampling temperature of task force members.")
+    )
+    seed_sample_temperature: float = field(
+        default=0.7,
+        metadata=_desc("Temperature of the baseline 'N samples of the seed' (must be > 0)."),
+    )
     # Serving.
     server_url: str = field(
         default="",
@@ -324,8 +367,9 @@ class Context:
         for role in ("scientist", "judge", "curator"):
             if getattr(self, f"{role}_retries") < 0 or getattr(self, f"{role}_timeout") <= 0:
                 raise ConfigError(f"{role}_retries must be >= 0 and {role}_timeout positive")
-        if self.initial_population < 0 or self.initial_pool < 0 or self.token_budget < 0:
-            raise ConfigError("initial_population, initial_pool and token_budget must be >= 0")
+        for name in ("initial_population", "initial_pool", "token_budget", "instances_per_task"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in (
             "novelty_threshold",
             "contamination_threshold",
@@ -337,6 +381,23 @@ class Context:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.reflection_rounds < 0:
             raise ConfigError("reflection_rounds must be >= 0")
+        if self.taskforce_size < 1:
+            raise ConfigError(f"taskforce_size must be at least 1, got {self.taskforce_size}")
+        if self.answer_max_tokens < 1:
+            raise ConfigError(f"answer_max_tokens must be positive, got {self.answer_max_tokens}")
+        if len(set(self.taskforce_required)) != len(self.taskforce_required):
+            raise ConfigError(f"taskforce_required repeats an expert: {self.taskforce_required}")
+        if len(self.taskforce_required) > self.taskforce_size:
+            raise ConfigError(
+                f"taskforce_required names {len(self.taskforce_required)} experts, more than "
+                f"taskforce_size {self.taskforce_size}"
+            )
+        if self.answer_temperature < 0:
+            raise ConfigError(f"answer_temperature must be >= 0, got {self.answer_temperature}")
+        if self.seed_sample_temperature <= 0:
+            raise ConfigError(
+                f"seed_sample_temperature must be > 0, got {self.seed_sample_temperature}"
+            )
         hints = get_type_hints(type(self))
         for f in fields(self):
             allowed = _literal_values(hints[f.name])

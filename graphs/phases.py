@@ -24,6 +24,7 @@ from acdc.population.gibberish import check_expert
 from acdc.progress import Progress
 from acdc.prompts.loader import prompt_path
 from acdc.runstore import EvalKey
+from acdc.tasks import Task, TaskInstance
 from acdc.types import ExpertId
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,18 @@ def breed_children(res: RunResources, archive: list[ExpertId], generation: int) 
     return _breed(res, archive, res.ctx.children_per_generation, generation)
 
 
+def scored_instances(res: RunResources, task: Task) -> list[TaskInstance]:
+    """The instances of ``task`` the experts answer (``instances_per_task``; 0 = all)."""
+    count = res.ctx.instances_per_task
+    return task.instances[:count] if count else task.instances
+
+
 def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int:
     """Evaluate the missing (expert, task, instance) triples; returns tokens generated."""
     started = time.perf_counter()
     tasks = {t.id: t for t in res.pool.active_tasks()}
     keys: list[EvalKey] = [
-        (e, t.id, i.id) for e in experts for t in tasks.values() for i in t.instances
+        (e, t.id, i.id) for e in experts for t in tasks.values() for i in scored_instances(res, t)
     ]
     store = res.run.evaluations()
     before = len(store.records())
@@ -147,7 +154,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
 
 def skills(res: RunResources, experts: Sequence[ExpertId]) -> tuple[list[str], np.ndarray]:
     """Active task ids and the experts' skill matrix over them (missing = not passed)."""
-    tasks = {t.id: [i.id for i in t.instances] for t in res.pool.active_tasks()}
+    tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in res.pool.active_tasks()}
     scores = res.run.evaluations().mean_scores(experts, tasks)
     return list(tasks), dns.skill_matrix(scores, experts, list(tasks), res.ctx.pass_threshold)
 

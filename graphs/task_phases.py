@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from acdc import atomic
 from acdc.agents.curator import plan_retirements
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind
-from acdc.graphs.phases import derived_seed, skills
+from acdc.graphs.phases import derived_seed, scored_instances, skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.review import load_pending, review
 from acdc.tasks import Task, load_tasks, seed_tasks_dir
@@ -78,7 +78,7 @@ def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> i
 def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, float]:
     """Share of the archive passing each fully evaluated active task."""
     task_ids, matrix = skills(res, archive)
-    tasks = {t.id: [i.id for i in t.instances] for t in res.pool.active_tasks()}
+    tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in res.pool.active_tasks()}
     evaluated = res.run.evaluations().mean_scores(archive, tasks)
     rates: dict[str, float] = {}
     for column, task_id in enumerate(task_ids):
