@@ -149,6 +149,8 @@ def _wait_for_interrupt() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Run the coevolution loop (or resume one with --resume RUN_ID)."""
+    import yaml
+
     from acdc.runner import run
     from acdc.runstore import load_run_config
 
@@ -157,11 +159,59 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.resume:
         runs_dir = Path(explicit.get("runs_dir") or Context().runs_dir)
         recorded = load_run_config(runs_dir / args.resume)
-        file_values = Context.load(args.config).to_dict() if args.config else {}
+        file_values = yaml.safe_load(Path(args.config).read_text()) or {} if args.config else {}
         ctx = Context.load(None, **{**recorded, **file_values, **explicit, "run_id": args.resume})
     else:
         ctx = _context(args)
     run(ctx, resume=bool(args.resume))
+
+
+def _run_context(args: argparse.Namespace) -> Context:
+    """Settings of the run ``--run`` (an id under runs_dir, or a run folder).
+
+    The run's recorded settings (its base model, rank cap, server), overridden by the
+    ``--config`` file's values, then by the options given.
+    """
+    import yaml
+
+    from acdc.runstore import load_run_config
+
+    names = {f.name for f in dataclasses.fields(Context)}
+    explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    folder = Path(args.run)
+    if not (folder / "config.yaml").is_file():
+        folder = Path(explicit.get("runs_dir") or Context().runs_dir) / args.run
+    from_file: dict[str, Any] = {}
+    if args.config:
+        from_file = yaml.safe_load(Path(args.config).read_text()) or {}
+        if not isinstance(from_file, dict):
+            raise ConfigError(f"config file {args.config} must hold a mapping of field: value")
+    where = {"runs_dir": str(folder.parent), "run_id": folder.name}
+    return Context.load(None, **{**load_run_config(folder), **from_file, **explicit, **where})
+
+
+def cmd_taskforce(args: argparse.Namespace) -> None:
+    """serve: the run's task force as an OpenAI-compatible endpoint (/v1/chat/completions)."""
+    from acdc.graphs.webapp import serve
+
+    serve(_run_context(args), args.host, args.port)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    """coverage: the run's task force and its baselines on a JSONL benchmark."""
+    from acdc.graphs.coverage_eval import evaluate_coverage
+
+    ctx = _run_context(args)
+    evaluate_coverage(ctx, Path(args.benchmark), args.n or ctx.taskforce_size)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Write the HTML report of a run (figures embedded) into its report/ folder."""
+    from acdc.report import write_report
+
+    started = time.perf_counter()
+    path = write_report(Path(args.run))
+    print(f"report: {path} ({time.perf_counter() - started:.1f} s)")
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
@@ -170,6 +220,9 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "breed": (cmd_breed, "breed a child expert from parents"),
     "serve": (cmd_serve, "start the population server and keep it running"),
     "demo": (cmd_demo, "seed, serve, breed two children and let each answer a question"),
+    "taskforce": (cmd_taskforce, "serve a run's task force as an OpenAI-compatible model"),
+    "eval": (cmd_eval, "evaluate a run's task force and its baselines on a benchmark"),
+    "report": (cmd_report, "write the HTML report of a run"),
 }
 
 
@@ -187,8 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
             child.add_argument("--generation", type=int, default=1, help="generation number")
         if name == "run":
             child.add_argument("--resume", metavar="RUN_ID", help="continue this run")
+        if name == "report":
+            child.add_argument("run", help="run folder")
         if name == "serve":
             child.add_argument("--experts", nargs="*", help="experts to load (default: all)")
+        if name in ("taskforce", "eval"):
+            actions = ["serve"] if name == "taskforce" else ["coverage"]
+            child.add_argument("action", choices=actions, help="what to do")
+            child.add_argument(
+                "--run", required=True, help="run id under --runs-dir, or a run folder"
+            )
+        if name == "taskforce":
+            child.add_argument("--host", default="127.0.0.1", help="address to listen on")
+            child.add_argument("--port", type=int, default=8012, help="port to listen on")
+        if name == "eval":
+            child.add_argument("--benchmark", required=True, help="JSONL benchmark file")
+            child.add_argument("--n", type=int, help="task force size (default: taskforce_size)")
         child.set_defaults(func=func)
     return parser
 
@@ -201,7 +268,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for noisy in ("httpx", "httpx2"):  # one INFO line per request otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         args.func(args)
     except (ConfigError, FileNotFoundError, KeyError, ValueError, RuntimeError) as err:

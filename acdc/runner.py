@@ -55,9 +55,14 @@ def preflight(ctx: Context) -> None:
             raise ConfigError(f"{field}: nothing answers at {url}")
     if ctx.embedding_base_url and not _reachable(ctx.embedding_base_url):
         raise ConfigError(f"embedding_base_url: nothing answers at {ctx.embedding_base_url}")
-    if ctx.archive_size > ctx.initial_population + 1 + len(ctx.seed_adapters) + len(
-        ctx.seed_finetunes
-    ) + ctx.children_per_generation * ctx.generations:
+    if (
+        ctx.archive_size
+        > ctx.initial_population
+        + 1
+        + len(ctx.seed_adapters)
+        + len(ctx.seed_finetunes)
+        + ctx.children_per_generation * ctx.generations
+    ):
         raise ConfigError("archive_size: larger than every expert the run can ever breed")
 
 
@@ -146,8 +151,7 @@ def _graceful_stop(stop_file: Path) -> Any:
             raise KeyboardInterrupt
         stop_file.touch()
         print(
-            "\nstopping after the current generation (again to abort; resume later with "
-            "--resume)",
+            "\nstopping after the current generation (again to abort; resume later with --resume)",
             file=sys.stderr,
             flush=True,
         )

@@ -4,13 +4,18 @@ Figures come from the run folder (archive, pool, evaluation store, metrics log),
 summary of a resumed run is the same as if it had never stopped.
 """
 
+import logging
+import time
 from collections import Counter
 from typing import Any
 
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
 from acdc.progress import duration
+from acdc.report import write_report
 from acdc.types import ExpertId
+
+log = logging.getLogger(__name__)
 
 
 def summarize(
@@ -54,7 +59,20 @@ def summarize(
     res.run.write_summary(
         f"# acdc run {res.ctx.run_id}\n\n" + "\n\n".join(render(h) for h in history) + "\n"
     )
+    refresh_report(res)
     return summary
+
+
+def refresh_report(res: RunResources) -> None:
+    """Rewrite the HTML report; a plotting failure is logged, never stops the run."""
+    started = time.perf_counter()
+    try:
+        path = write_report(res.run.root)
+    except Exception as err:  # a report is a view of the run, not part of it
+        log.warning("could not refresh the report: %s", err)
+        return
+    res.run.log("phase", phase="report", seconds=round(time.perf_counter() - started, 2))
+    print(f"   report: {path} ({time.perf_counter() - started:.1f} s)", flush=True)
 
 
 def render(summary: dict[str, Any]) -> str:

@@ -96,7 +96,7 @@ def test_two_generations_evaluate_each_triple_once_and_archive_by_dns(
     fittest = saved["candidates"][int(np.argmax(skills.mean(axis=1)))]
     assert saved["scores"][fittest] == 999.0 and fittest in saved["survivors"]
     # The run folder holds what the issue lists.
-    for name in ("config.yaml", "summary.md", "pool.json", "metrics.jsonl"):
+    for name in ("config.yaml", "summary.md", "pool.json", "metrics.jsonl", "report/report.html"):
         assert (run / name).is_file(), name
     assert (
         (run / "prompts" / "scientist_create.txt")

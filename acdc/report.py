@@ -1,0 +1,444 @@
+"""``acdc report RUN``: one self-contained HTML page that shows how a run is going.
+
+A run folder is exact but hard to read at a glance: JSON logs, archives, one file per
+expert and per task. The report turns it into five figures (progress, the task force by
+capability, a map of the task pool, the survivors' lineage, where tokens and time go)
+and a table of the numbers of each generation. The PNGs are embedded in the HTML as
+data URIs, so the one file can be mailed or opened offline; they are also written next
+to it. Nothing of the run but its ``report/`` folder is written, so a report can be made
+while the run goes on: unreadable lines and files are skipped (a live run may be midway
+through writing one), and a figure without data says so instead of failing.
+"""
+
+import base64
+import datetime as dt
+import html
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import numpy as np
+import yaml
+from pydantic import ValidationError
+
+from acdc import atomic, plots
+from acdc.population.coverage import coverage, coverage_by_capability, greedy_task_force
+from acdc.taskpool import TaskPool
+from acdc.tasks import Task
+
+REPORT_DIR = "report"
+HTML_FILE = "report.html"
+TASKFORCE_SIZE = 3
+DEFAULT_PASS_THRESHOLD = 0.5
+
+EmbedFn: TypeAlias = Callable[[list[str]], Sequence[Sequence[float]]]
+"""Texts in, one embedding vector per text out (a ChromaDB embedding function fits)."""
+
+FIGURES: dict[str, tuple[str, str]] = {
+    "progress.png": ("Progress", "Coverage of the active tasks and best fitness per generation."),
+    "taskforce_radar.png": (
+        "Task force by capability",
+        f"Share of tasks passed per capability by the {TASKFORCE_SIZE} experts picked by "
+        "greedy coverage over all tasks ever active (the seed always in), and by them together.",
+    ),
+    "task_pool.png": (
+        "Task pool",
+        "Tasks embedded with MiniLM and projected on two principal components; color is the "
+        "generation created, circles were accepted, crosses rejected.",
+    ),
+    "lineage.png": (
+        "Lineage",
+        "Survivors of the latest archive (stars) and their ancestors; arrows go from parent "
+        "to child, colored by the operators that made the child.",
+    ),
+    "roles.png": ("Cost", "Tokens per role and seconds per phase in each generation."),
+}
+
+
+@dataclass
+class RunData:
+    """What the report needs from a run folder, read once and tolerantly."""
+
+    root: Path
+    generations: list[dict[str, Any]]
+    """``generation`` events of ``metrics.jsonl``, one per generation, in order."""
+    experts: dict[str, dict[str, Any]]
+    """``expert.json`` of each expert, by id."""
+    archive: dict[str, Any]
+    """The latest ``archive/gen-NNN.json`` (empty if none)."""
+    tasks: dict[str, dict[str, Any]]
+    """Bodies of the accepted tasks (``tasks/``), by id."""
+    rejected: list[dict[str, Any]]
+    """Records of rejected candidates (``rejected/``)."""
+    task_order: list[str]
+    """Every task ever active, active first: the columns of the skill matrix."""
+    evaluations: list[dict[str, Any]]
+    pass_threshold: float
+
+
+@dataclass(frozen=True)
+class Skills:
+    """Which expert passes which task (rows ``experts``, columns ``tasks``), and the task force."""
+
+    experts: list[str]
+    tasks: list[str]
+    solved: np.ndarray
+    fitness: np.ndarray
+    """Share of ``tasks`` each expert passes."""
+    seed: str
+    """The base expert (``is_base``), or "" if the run has none."""
+    members: list[str]
+    """The greedy task force of :data:`TASKFORCE_SIZE`, the seed first if evaluated."""
+
+    def rows(self, experts: Sequence[str]) -> list[int]:
+        """Row indices of ``experts``."""
+        return [self.experts.index(e) for e in experts]
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON value in ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a JSONL file; lines that do not parse (a torn last one) are skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return []
+    records: list[dict[str, Any]] = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            records.append(value)
+    return records
+
+
+def _json_files(folder: Path) -> list[Path]:
+    """``*.json`` files of ``folder`` in name order, without hidden or staging files."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+
+
+def _pass_threshold(run_dir: Path) -> float:
+    """The run's ``pass_threshold`` from ``config.yaml``, or the default."""
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        return float(config["pass_threshold"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):
+        return DEFAULT_PASS_THRESHOLD
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read everything the report shows from ``run_dir``, skipping what cannot be read."""
+    generations: dict[int, dict[str, Any]] = {}
+    for record in _read_jsonl(run_dir / "metrics.jsonl"):
+        if record.get("event") == "generation" and isinstance(record.get("generation"), int):
+            generations[record["generation"]] = record  # a resumed run may log one again
+    experts: dict[str, dict[str, Any]] = {}
+    expert_root = run_dir / "experts"
+    folders = sorted(expert_root.iterdir()) if expert_root.is_dir() else []
+    for folder in folders:
+        if folder.name.startswith("."):  # staging leftovers of a crashed writer
+            continue
+        record = _read_json(folder / "expert.json")
+        if isinstance(record, dict):
+            experts[str(record.get("id", folder.name))] = record
+    archives = {
+        int(m.group(1)): p
+        for p in _json_files(run_dir / "archive")
+        if (m := re.fullmatch(r"gen-(\d+)\.json", p.name))
+    }
+    archive = _read_json(archives[max(archives)]) if archives else None
+    tasks = {
+        p.stem: t for p in _json_files(run_dir / "tasks") if isinstance(t := _read_json(p), dict)
+    }
+    rejected = [
+        r
+        for p in _json_files(run_dir / "rejected")
+        if isinstance(r := _read_json(p), dict) and isinstance(r.get("task"), dict)
+    ]
+    try:
+        ever = TaskPool.open(run_dir).ever()
+    except (OSError, ValueError, KeyError, TypeError):
+        ever = []
+    order = [t for t in ever if t in tasks] + [t for t in tasks if t not in ever]
+    return RunData(
+        root=run_dir,
+        generations=[generations[g] for g in sorted(generations)],
+        experts=experts,
+        archive=archive if isinstance(archive, dict) else {},
+        tasks=tasks,
+        rejected=rejected,
+        task_order=order,
+        evaluations=_read_jsonl(run_dir / "evaluations.jsonl"),
+        pass_threshold=_pass_threshold(run_dir),
+    )
+
+
+def skills(data: RunData) -> Skills:
+    """Skill matrix of every expert with evaluations over every task ever active.
+
+    A pair passes when its mean instance score reaches the run's pass threshold; a pair
+    never evaluated does not pass. Experts are in order of their first evaluation. The
+    log is parsed here rather than with ``EvaluationStore``, which would cut a torn last
+    line off the file of a live run.
+    """
+    scores: dict[tuple[str, str], list[float]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    experts: dict[str, None] = {}
+    for record in data.evaluations:
+        expert, task, score = record.get("expert_id"), record.get("task_id"), record.get("score")
+        key = (str(expert), str(task), str(record.get("instance_id")))
+        if not expert or not task or not isinstance(score, int | float) or key in seen:
+            continue  # the store keeps the first record of a key
+        seen.add(key)
+        experts.setdefault(str(expert))
+        scores.setdefault((str(expert), str(task)), []).append(float(score))
+    rows, columns = list(experts), data.task_order
+    solved = np.zeros((len(rows), len(columns)), dtype=bool)
+    for i, expert in enumerate(rows):
+        for j, task in enumerate(columns):
+            values = scores.get((expert, task), [])
+            solved[i, j] = bool(values) and sum(values) / len(values) >= data.pass_threshold
+    fitness = solved.mean(axis=1) if columns else np.zeros(len(rows))
+    seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
+    members: list[str] = []
+    if rows:
+        required = [rows.index(seed)] if seed in rows else []
+        picked = greedy_task_force(solved, TASKFORCE_SIZE, [float(f) for f in fitness], required)
+        members = [rows[i] for i in picked]
+    return Skills(rows, columns, solved, fitness, seed, members)
+
+
+def _task_text(task: dict[str, Any]) -> str:
+    """The text the task index embeds; built by hand for a candidate that is not a valid Task."""
+    from acdc.vectorstore.tasks import task_text  # here: it loads chromadb
+
+    try:
+        return str(task_text(Task.model_validate(task)))
+    except ValidationError:
+        instances = task.get("instances") or [{}]
+        first = instances[0] if isinstance(instances[0], dict) else {}
+        return f"{task.get('description', '')}\n\n{first.get('instruction', '')}"
+
+
+def _task_pool_png(data: RunData, embed: EmbedFn | None) -> bytes:
+    """Embed accepted and rejected tasks, project them, and plot them."""
+    entries = [(t, int(t.get("generation") or 0), True) for t in data.tasks.values()]
+    entries += [
+        (r["task"], int(r.get("generation", r["task"].get("generation")) or 0), False)
+        for r in data.rejected
+    ]
+    if not entries:
+        return plots.task_pool_png(np.zeros((0, 2)), [], [])
+    try:
+        if embed is None:
+            from acdc.vectorstore.embeddings import make_embedding_function
+
+            embed = make_embedding_function()
+        vectors = np.asarray(embed([_task_text(task) for task, _, _ in entries]), dtype=float)
+    except Exception as exc:  # a missing model must not cost the rest of the report
+        return plots.task_pool_png(np.zeros((0, 2)), [], [], note=f"no embeddings: {exc}")
+    return plots.task_pool_png(vectors, [g for _, g, _ in entries], [a for _, _, a in entries])
+
+
+def lineage_nodes(data: RunData) -> dict[str, plots.LineageNode]:
+    """The latest survivors and all their known ancestors, as lineage nodes."""
+    nodes: dict[str, plots.LineageNode] = {}
+    start = int(data.archive.get("generation") or 0)
+    todo = [(str(s), start) for s in data.archive.get("survivors") or []]
+    while todo:
+        expert_id, guess = todo.pop()
+        if expert_id in nodes:
+            continue
+        record = data.experts.get(expert_id, {})
+        generation = int(record.get("generation", guess) or 0)
+        parents = [str(p) for p in record.get("parents") or []]
+        ops = [op for op in record.get("operators") or [] if isinstance(op, dict)]
+        operators = [str(op["name"]) for op in ops if "name" in op]
+        nodes[expert_id] = plots.LineageNode(
+            expert_id, generation, parents, operators, bool(record.get("is_base"))
+        )
+        todo += [(p, max(0, generation - 1)) for p in parents]
+    return nodes
+
+
+def _numbers(mapping: Any) -> dict[str, float]:
+    """The numeric values of a ``{name: number}`` mapping; anything else is dropped."""
+    if not isinstance(mapping, dict):
+        return {}
+    return {str(k): float(v) for k, v in mapping.items() if isinstance(v, int | float)}
+
+
+def render_figures(data: RunData, skill: Skills, embed: EmbedFn | None) -> dict[str, bytes]:
+    """The five figures of the report as PNG bytes, by file name."""
+    gens = data.generations
+    numbers = [g["generation"] for g in gens]
+    seed, members = skill.seed, skill.members
+    capability_of = [str(data.tasks[t].get("capability") or "unknown") for t in skill.tasks]
+    capabilities = list(dict.fromkeys(capability_of))
+    series: dict[str, list[float]] = {}
+    for member in members:
+        shares = coverage_by_capability(skill.solved, skill.rows([member]), capability_of)
+        series[f"{member} (seed)" if member == seed else member] = list(shares.values())
+    if len(members) > 1:
+        together = coverage_by_capability(skill.solved, skill.rows(members), capability_of)
+        series["task force (any member)"] = list(together.values())
+    return {
+        "progress.png": plots.progress_png(
+            numbers,
+            [float(g.get("coverage") or 0.0) for g in gens],
+            [float(g.get("best_fitness") or 0.0) for g in gens],
+        ),
+        "taskforce_radar.png": plots.radar_png(capabilities, series, highlight=f"{seed} (seed)"),
+        "task_pool.png": _task_pool_png(data, embed),
+        "lineage.png": plots.lineage_png(
+            lineage_nodes(data), [str(s) for s in data.archive.get("survivors") or []]
+        ),
+        "roles.png": plots.roles_png(
+            numbers,
+            [_numbers(g.get("tokens_by_role")) for g in gens],
+            [_numbers(g.get("seconds_by_phase")) for g in gens],
+        ),
+    }
+
+
+def _cell(value: Any, spec: str = "") -> str:
+    """A table cell's text: ``value`` formatted with ``spec``, or a dash when missing."""
+    if value is None or value == "":
+        return "-"
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def generation_rows(data: RunData) -> list[list[str]]:
+    """One row of display strings per generation, in the order of :data:`TABLE_HEADER`."""
+    rows = []
+    for g in data.generations:
+        rejected = _numbers(g.get("tasks_rejected"))
+        detail = ", ".join(f"{k} {v:g}" for k, v in sorted(rejected.items()))
+        tokens = _numbers(g.get("tokens_by_role"))
+        seconds = _numbers(g.get("seconds_by_phase"))
+        rows.append(
+            [
+                _cell(g.get("generation")),
+                _cell(g.get("archive_size")),
+                _cell(g.get("best_expert")),
+                _cell(g.get("best_fitness"), ".3f"),
+                _cell(g.get("coverage"), ".1%"),
+                _cell(g.get("pool_size")),
+                _cell(g.get("tasks_accepted")),
+                f"{sum(rejected.values()):g}" + (f" ({detail})" if detail else ""),
+                _cell(sum(tokens.values()) if tokens else None, ",.0f"),
+                _cell(g.get("tokens_total"), ","),
+                _cell(sum(seconds.values()) if seconds else None, ".1f"),
+            ]
+        )
+    return rows
+
+
+TABLE_HEADER = ["generation", "archive", "best expert", "best fitness", "coverage", "pool"]
+TABLE_HEADER += ["accepted", "rejected", "tokens", "tokens (run total)", "seconds"]
+
+
+def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:
+    """Headline facts of the run, as (label, value) pairs."""
+    seed, members, rows = skill.seed, skill.members, skill.rows(skill.members)
+    latest = data.generations[-1]["generation"] if data.generations else "none yet"
+    facts = [
+        ("latest generation", str(latest)),
+        ("experts", str(len(data.experts))),
+        ("experts evaluated", str(len(skill.experts))),
+        ("tasks ever active", str(len(skill.tasks))),
+        ("rejected candidates kept", str(len(data.rejected))),
+        ("pass threshold", f"{data.pass_threshold:g}"),
+        ("seed", seed or "-"),
+        ("task force", ", ".join(members) or "-"),
+        ("task force coverage", f"{coverage(skill.solved, rows):.1%}" if rows else "-"),
+    ]
+    if seed in skill.experts:
+        solo = coverage(skill.solved, skill.rows([seed]))
+        facts.append(("seed coverage", f"{solo:.1%}"))
+    return facts
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f2f2f2; }
+td:nth-child(3), .facts td { text-align: left; }
+figure { margin: 2em 0; }
+img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def render_html(data: RunData, skill: Skills, figures: dict[str, bytes]) -> str:
+    """The report page: overview, per-generation table, and the figures embedded."""
+    esc = html.escape
+    made = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    facts = "".join(
+        f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _overview(data, skill)
+    )
+    header = "".join(f"<th>{esc(h)}</th>" for h in TABLE_HEADER)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>\n"
+        for row in generation_rows(data)
+    )
+    table = f'<table id="generations"><tr>{header}</tr>\n{body}</table>'
+    if not data.generations:
+        table += "<p>No generation finished yet.</p>"
+    sections = []
+    for name, png in figures.items():
+        title, caption = FIGURES[name]
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        sections.append(
+            f'<figure id="{esc(name)}"><h2>{esc(title)}</h2>'
+            f'<img src="{uri}" alt="{esc(title)}">'
+            f"<figcaption>{esc(caption)} ({esc(name)})</figcaption></figure>"
+        )
+    title = f"acdc run {data.root.name}"
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>\n"
+        f"<h1>{esc(title)}</h1><p>Report made {made} from {esc(str(data.root))}.</p>\n"
+        f'<table class="facts">{facts}</table>\n'
+        f"<h2>Generations</h2>\n{table}\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
+
+
+def write_report(run_dir: Path, embed: EmbedFn | None = None) -> Path:
+    """Write ``<run>/report/report.html`` and the figures as ``<run>/report/*.png``.
+
+    Each file is written atomically, the HTML last, so a reader never sees a half one.
+
+    Args:
+        run_dir: The run folder; only read.
+        embed: Embedding function for the task map; None means the bundled MiniLM.
+
+    Returns:
+        The path of the HTML file.
+    """
+    data = load_run(run_dir)
+    skill = skills(data)
+    figures = render_figures(data, skill, embed)
+    folder = run_dir / REPORT_DIR
+    for name, png in figures.items():
+        atomic.write_bytes(folder / name, png)
+    path = folder / HTML_FILE
+    atomic.write_text(path, render_html(data, skill, figures))
+    return path

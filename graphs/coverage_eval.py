@@ -1,0 +1,360 @@
+"""``acdc eval coverage``: does the run's task force answer more than its baselines?
+
+A benchmark is a JSONL file of multiple-choice items ``{question, options, answer}``
+(answer: the option letter or the option's text) or exact-answer items
+``{question, answer}``. Every member of the run's task force of size N and of its
+baselines of the same N (the N fittest, N random, N temperature samples of the seed;
+``population/taskforce.py``) answers every question. The report gives each member's
+accuracy, each task force's coverage (a question counts when some member answers it
+right: DESIGN.md section 4) and its best-of-N accuracy with every selector (what the
+task force would return).
+
+Members answer with the subject prompt (ending in an ``Answer:`` line) and are graded
+like tasks: an option letter for multiple choice; otherwise the normalized final
+answer, or its number when the reference is a number. Majority votes on the same
+extracted answers.
+
+Every answer is cached in ``<run>/eval/answers.jsonl`` (append-only), keyed by expert,
+exact prompt, temperature, sample and token limit. A rerun or a smaller N generates
+nothing (greedy, top-N and random members of a smaller N are prefixes, and so are the
+seed's samples 0..N-1); a larger N generates only the new members' answers. Judge
+picks are not cached.
+"""
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acdc import atomic
+from acdc.agents.answers import choice_letter, final_answer, normalize, numeric_answer
+from acdc.agents.judge import Judge
+from acdc.agents.selectors import SELECTORS, select
+from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
+from acdc.context import Context
+from acdc.graphs.taskforce_resources import TaskForceResources, taskforce_resources
+from acdc.population.client import PopulationClient
+from acdc.population.coverage import coverage
+from acdc.population.taskforce import TaskForce
+from acdc.progress import Progress
+from acdc.prompts.loader import Prompt, load_prompt
+from acdc.runstore import JsonlLog
+from acdc.tasks import LETTERS, parse_reference_number
+from acdc.types import ExpertId
+from acdc.vectorstore.contamination import BenchmarkFileError
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    """One question; ``answer`` is the option letter for multiple choice."""
+
+    question: str
+    answer: str
+    options: tuple[str, ...] = ()
+
+    def instruction(self) -> str:
+        """The question as members and the judge see it, options lettered."""
+        lines = [f"{LETTERS[i]}. {option}" for i, option in enumerate(self.options)]
+        return "\n".join([self.question, *lines])
+
+    def key(self, text: str) -> str | None:
+        """The answer ``text`` gives, in the form it is graded and voted on."""
+        if self.options:
+            letter: str | None = choice_letter(text, list(self.options))
+            return letter
+        if _number(self.answer) is not None:
+            value, _ = numeric_answer(text)
+            return None if value is None else _number_key(value)
+        found = final_answer(text)
+        return normalize(found) if found is not None else None
+
+    def correct(self, text: str) -> bool:
+        """Whether ``text`` answers this item right."""
+        if self.options:
+            return self.key(text) == self.answer
+        reference = _number(self.answer)
+        wanted = _number_key(reference) if reference is not None else normalize(self.answer)
+        return self.key(text) == wanted
+
+
+def _number(text: str) -> float | None:
+    try:
+        return parse_reference_number(text)
+    except ValueError:
+        return None
+
+
+def _number_key(value: float) -> str:
+    """A number as a vote: ``42`` and ``42.0`` are the same answer."""
+    return format(value, ".10g")
+
+
+def load_benchmark(path: Path) -> list[BenchmarkItem]:
+    """The items of a benchmark JSONL file.
+
+    Raises:
+        BenchmarkFileError: A line is not an item; the message names the file and line.
+        OSError: The file cannot be read.
+    """
+    items: list[BenchmarkItem] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(_item(json.loads(line)))
+        except (json.JSONDecodeError, ValueError) as err:
+            raise BenchmarkFileError(f"{path}:{number}: {err}") from err
+    if not items:
+        raise BenchmarkFileError(f"{path} holds no questions")
+    return items
+
+
+def _item(raw: Any) -> BenchmarkItem:
+    if not isinstance(raw, dict) or not isinstance(raw.get("question"), str):
+        raise ValueError("an item is an object with a 'question' string")
+    question, answer, options = raw["question"].strip(), raw.get("answer"), raw.get("options")
+    if not question or answer is None or not str(answer).strip():
+        raise ValueError("an item needs a non-empty 'question' and 'answer'")
+    answer = str(answer).strip()
+    if options is None:
+        return BenchmarkItem(question, answer)
+    if (
+        not isinstance(options, list)
+        or not 2 <= len(options) <= len(LETTERS)
+        or not all(isinstance(o, str) and o.strip() for o in options)
+    ):
+        raise ValueError("'options' must be a list of 2 to 26 non-empty strings")
+    letters = LETTERS[: len(options)]
+    if answer.upper() in letters and len(answer) == 1:
+        return BenchmarkItem(question, answer.upper(), tuple(options))
+    named = [i for i, o in enumerate(options) if normalize(o) == normalize(answer)]
+    if len(named) != 1:
+        raise ValueError(f"answer {answer!r} is neither an option letter nor one option's text")
+    return BenchmarkItem(question, letters[named[0]], tuple(options))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One answer source: an expert at a temperature, ``sample`` telling repeats apart."""
+
+    expert_id: ExpertId
+    temperature: float
+    sample: int
+
+
+def slots_of(force: TaskForce) -> list[Slot]:
+    """One slot per member; a repeated member (the seed's samples) gets samples 0, 1, ..."""
+    seen: Counter[ExpertId] = Counter()
+    slots = []
+    for expert_id in force.members:
+        slots.append(Slot(expert_id, force.temperature, seen[expert_id]))
+        seen[expert_id] += 1
+    return slots
+
+
+class AnswerCache:
+    """``answers.jsonl``: every generated answer, keyed; each key is written once."""
+
+    def __init__(self, path: Path, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self._log = JsonlLog(path)
+        self._texts: dict[tuple[Any, ...], str] = {}
+        for record in self._log.records():
+            key = (
+                record["expert_id"],
+                record["prompt_sha256"],
+                record["temperature"],
+                record["sample"],
+                record["max_tokens"],
+            )
+            self._texts.setdefault(key, record["text"])
+
+    def _key(self, slot: Slot, prompt: str) -> tuple[Any, ...]:
+        digest = hashlib.sha256(prompt.encode()).hexdigest()
+        return (slot.expert_id, digest, slot.temperature, slot.sample, self.max_tokens)
+
+    def get(self, slot: Slot, prompt: str) -> str | None:
+        """The cached answer of ``slot`` to ``prompt``, or None."""
+        return self._texts.get(self._key(slot, prompt))
+
+    def add(self, slot: Slot, prompt: str, text: str, tokens: int) -> None:
+        """Store one answer (a second one for the same key is ignored)."""
+        key = self._key(slot, prompt)
+        if key in self._texts:
+            return
+        expert_id, digest, temperature, sample, max_tokens = key
+        self._log.append(
+            {
+                "expert_id": expert_id,
+                "prompt_sha256": digest,
+                "temperature": temperature,
+                "sample": sample,
+                "max_tokens": max_tokens,
+                "text": text,
+                "completion_tokens": tokens,
+            }
+        )
+        self._texts[key] = text
+
+
+async def generate(
+    client: PopulationClient,
+    cache: AnswerCache,
+    prompts: Sequence[str],
+    slots: Sequence[Slot],
+    ctx: Context,
+) -> int:
+    """Answer every prompt with every slot not cached yet; returns how many were generated.
+
+    A failed request raises after the client's retries; answers finished before stay
+    cached, so running the evaluation again resumes.
+    """
+    todo = [(s, p) for s in dict.fromkeys(slots) for p in prompts if cache.get(s, p) is None]
+    progress = Progress("eval answers", len(todo))
+    limit = asyncio.Semaphore(ctx.subject_concurrency)
+    done, tokens = 0, 0
+
+    async def one(slot: Slot, prompt: str) -> None:
+        nonlocal done, tokens
+        extra: dict[str, Any] = {}
+        if slot.temperature > 0:  # reproducible samples: vLLM honours a per-request seed
+            digest = hashlib.sha256(f"{ctx.random_seed}|{slot}|{prompt}".encode()).hexdigest()
+            extra["seed"] = int(digest[:8], 16)
+        async with limit:
+            result = await client.chat(
+                slot.expert_id,
+                [{"role": "user", "content": prompt}],
+                max_tokens=ctx.answer_max_tokens,
+                temperature=slot.temperature,
+                **extra,
+            )
+        cache.add(slot, prompt, result.text, result.completion_tokens)
+        done, tokens = done + 1, tokens + result.completion_tokens
+        progress.update(done, tokens=tokens)
+
+    await asyncio.gather(*(one(slot, prompt) for slot, prompt in todo))
+    if todo:
+        progress.finish()
+    return len(todo)
+
+
+async def best_of_n(
+    judge: Judge, items: Sequence[BenchmarkItem], answers: list[list[str]], name: str, ctx: Context
+) -> dict[str, float]:
+    """Accuracy of each selector's pick; ``answers[q]`` are the members' answers to ``q``."""
+
+    async def correct(selector: str, item: BenchmarkItem, texts: list[str]) -> bool:
+        seed = f"{ctx.random_seed}|{name}|{selector}|{item.instruction()}"
+        rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
+        pick = await select(selector, item.instruction(), texts, judge=judge, rng=rng, key=item.key)
+        return item.correct(texts[pick.index])
+
+    accuracy: dict[str, float] = {}
+    for selector in SELECTORS:
+        picks = await asyncio.gather(
+            *(correct(selector, item, texts) for item, texts in zip(items, answers, strict=True))
+        )
+        accuracy[selector] = sum(picks) / len(items)
+    return accuracy
+
+
+async def _evaluate(
+    res: TaskForceResources, ctx: Context, items: list[BenchmarkItem], cache: AnswerCache
+) -> dict[str, Any]:
+    plan = res.plan(ctx)
+    prompt: Prompt = load_prompt(
+        "subject_answer", SUBJECT_PROMPTS["subject_answer"], ctx.prompts_dir
+    )
+    prompts = [prompt.render(instruction=item.instruction()) for item in items]
+    forces = plan.task_forces()
+    all_slots = [slot for force in forces for slot in slots_of(force)]
+    cached = sum(
+        1 for s in dict.fromkeys(all_slots) for p in prompts if cache.get(s, p) is not None
+    )
+    async with res.client() as client:
+        generated = await generate(client, cache, prompts, all_slots, ctx)
+    judge = res.judge(ctx)
+
+    def texts(slot: Slot) -> list[str]:
+        return [cache.get(slot, p) or "" for p in prompts]
+
+    def right(slot: Slot) -> list[bool]:
+        return [item.correct(text) for item, text in zip(items, texts(slot), strict=True)]
+
+    members = {
+        s.expert_id: sum(right(s)) / len(items)
+        for force in forces
+        if force.name != "seed_samples"
+        for s in slots_of(force)
+    }
+    report: dict[str, Any] = {}
+    for force in forces:
+        slots = slots_of(force)
+        solved = np.array([right(s) for s in slots], dtype=bool)
+        answers = [list(row) for row in zip(*(texts(s) for s in slots), strict=True)]
+        report[force.name] = {
+            "members": force.members,
+            "temperature": force.temperature,
+            "run_coverage": force.coverage,
+            "accuracy": [float(row.mean()) for row in solved],
+            "coverage": coverage(solved, list(range(len(slots)))),
+            "best_of_n": await best_of_n(judge, items, answers, force.name, ctx),
+        }
+    return {
+        "run": ctx.run_id,
+        "n": plan.n,
+        "questions": len(items),
+        "members": members,
+        "task_forces": report,
+        "answers": {"generated": generated, "cached": cached},
+    }
+
+
+def evaluate_coverage(ctx: Context, benchmark: Path, n: int) -> dict[str, Any]:
+    """Evaluate the run's task force of size ``n`` and its baselines; print and save.
+
+    Returns:
+        The result, also written to ``<run>/eval/<benchmark stem>-n<n>.json``.
+
+    Raises:
+        BenchmarkFileError: The benchmark file is malformed.
+        ValueError: No task force can be formed (e.g. the run has no evaluations).
+    """
+    items = load_benchmark(benchmark)
+    ctx = dataclasses.replace(ctx, taskforce_size=n)
+    res = taskforce_resources(ctx)
+    out = ctx.run_dir / "eval"
+    cache = AnswerCache(out / "answers.jsonl", ctx.answer_max_tokens)
+    result = {"benchmark": str(benchmark), **asyncio.run(_evaluate(res, ctx, items, cache))}
+    path = out / f"{benchmark.stem}-n{n}.json"
+    atomic.write_json(path, result)
+    print(summary(result))
+    print(f"written to {path}")
+    return result
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The printed report of an evaluation result."""
+    n, questions = result["n"], result["questions"]
+    lines = [
+        f"benchmark {result['benchmark']}: {questions} questions; run {result['run']}; N = {n}",
+        f"answers: {result['answers']['generated']} generated, "
+        f"{result['answers']['cached']} from the cache",
+        "member accuracy:",
+        *(f"  {expert:<40} {acc:.3f}" for expert, acc in result["members"].items()),
+        f"task forces (coverage, then best-of-{n} accuracy by selector):",
+    ]
+    for name, force in result["task_forces"].items():
+        picks = "  ".join(f"{s} {force['best_of_n'][s]:.3f}" for s in SELECTORS)
+        lines.append(f"  {name:<13} coverage {force['coverage']:.3f}  {picks}")
+        members = ", ".join(force["members"])
+        lines.append(f"  {'':<13} members (T={force['temperature']:g}): {members}")
+    return "\n".join(lines)
