@@ -29,7 +29,7 @@ from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder
-from acdc.population.client import PopulationClient
+from acdc.population.client import PopulationClient, open_client
 from acdc.population.server import PopulationServer, port_is_free
 from acdc.runstore import RunDir
 from acdc.taskpool import TaskPool
@@ -83,19 +83,8 @@ class RunResources:
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[PopulationClient]:
         """A population client bound to the running event loop, closed after use."""
-        client = PopulationClient(
-            self.server.url,
-            self.population.store,
-            base_id=self.ctx.served_model_name,
-            max_loaded=self.ctx.max_loaded_adapters,
-            timeout=self.ctx.request_timeout,
-            retries=self.ctx.request_retries,
-        )
-        try:
-            await client.resync()
+        async with open_client(self.ctx, self.server.url, self.population.store) as client:
             yield client
-        finally:
-            await client.aclose()
 
     def judge(self) -> Judge:
         """The judge role."""

@@ -25,7 +25,7 @@ from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.context import Context
 from acdc.population.bootstrap import Population, bootstrap
-from acdc.population.client import PopulationClient
+from acdc.population.client import PopulationClient, open_client
 from acdc.population.server import PopulationServer
 from acdc.population.taskforce import (
     RunSkills,
@@ -132,19 +132,8 @@ class TaskForceResources:
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[PopulationClient]:
         """A population client for the running event loop, closed after use."""
-        client = PopulationClient(
-            self.server.url,
-            self.population.store,
-            base_id=self.ctx.served_model_name,
-            max_loaded=self.ctx.max_loaded_adapters,
-            timeout=self.ctx.request_timeout,
-            retries=self.ctx.request_retries,
-        )
-        try:
-            await client.resync()
+        async with open_client(self.ctx, self.server.url, self.population.store) as client:
             yield client
-        finally:
-            await client.aclose()
 
     def judge(self, ctx: Context) -> Judge:
         """The judge role as ``ctx`` configures it."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from acdc.context import Context
 from acdc.population.experts import ExpertStore
 from acdc.population.server import ServerError
 from acdc.types import ExpertId
@@ -225,3 +226,23 @@ def _error_text(response: httpx.Response) -> str:
         return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return response.text[:500]
+
+
+@asynccontextmanager
+async def open_client(
+    ctx: Context, url: str, store: ExpertStore
+) -> AsyncIterator[PopulationClient]:
+    """A client configured by ``ctx``, aligned with the server's adapters, closed after use."""
+    client = PopulationClient(
+        url,
+        store,
+        base_id=ctx.served_model_name,
+        max_loaded=ctx.max_loaded_adapters,
+        timeout=ctx.request_timeout,
+        retries=ctx.request_retries,
+    )
+    try:
+        await client.resync()
+        yield client
+    finally:
+        await client.aclose()
