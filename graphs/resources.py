@@ -1,23 +1,16 @@
 """The long-lived things a run's nodes share: population, server, vector store, pool.
 
-Graph state holds ids only, so nodes find these through ``resources_for(ctx)``: one
-``RunResources`` per run folder and process, opened on first use and closed at exit.
-This works the same under ``acdc run`` and under ``langgraph dev``, where the server
-process may call nodes of one run from several threads.
+Nodes find these through ``resources_for(ctx)``: one ``RunResources`` per run folder and
+process (``registry.py``), opened on first use and closed at exit.
 """
 
 import asyncio
-import atexit
 import contextlib
 import logging
-import os
-import signal
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 from acdc.agents.curator import Curator
@@ -27,10 +20,11 @@ from acdc.agents.structured import caller_for
 from acdc.agents.subjects import Subjects
 from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
+from acdc.graphs.registry import RunRegistry
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder
 from acdc.population.client import PopulationClient, open_client
-from acdc.population.server import PopulationServer, port_is_free
+from acdc.population.server import PopulationServer
 from acdc.runstore import RunDir
 from acdc.taskpool import TaskPool
 from acdc.vectorstore.contamination import BenchmarkIndex
@@ -39,9 +33,6 @@ from acdc.vectorstore.tasks import TaskIndex
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_LOCK = threading.Lock()
-_OPEN: dict[Path, "RunResources"] = {}
 
 
 @dataclass
@@ -78,7 +69,6 @@ class RunResources:
         if not self.server.healthy():
             log.warning("population server at %s is down; restarting", self.server.url)
             self.server.restart()
-            _write_pid(self.run, self.server)
 
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[PopulationClient]:
@@ -123,39 +113,16 @@ class RunResources:
     def close(self) -> None:
         """Stop the server this run started and release the vector store."""
         self.server.stop()
-        (self.run.root / "logs" / "vllm.pid").unlink(missing_ok=True)
         self.index.close()
         if self.benchmarks is not None:
             self.benchmarks.close()
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def resources_for(ctx: Context) -> RunResources:
-    """The open resources of ``ctx``'s run, opening them (and the server) on first use."""
-    key = ctx.run_dir.resolve()
-    with _LOCK:
-        if key not in _OPEN:
-            _OPEN[key] = _open(ctx)
-        return _OPEN[key]
-
-
-def close_all() -> None:
-    """Close every open run (servers stopped); called at interpreter exit."""
-    with _LOCK:
-        while _OPEN:
-            _, resources = _OPEN.popitem()
-            resources.close()
-
-
-atexit.register(close_all)
-
-
 def _open(ctx: Context) -> RunResources:
     run = RunDir(ctx.run_dir)
     population = bootstrap(ctx)
-    _stop_stale_server(run, ctx)
-    server = PopulationServer(ctx, population.base_dir).start()
-    _write_pid(run, server)
+    server = PopulationServer.for_run(ctx, population.base_dir).start()
     chroma = run.root / "chroma"
     index = TaskIndex(
         None if ctx.chroma_host else chroma, host=ctx.chroma_host, port=ctx.chroma_port
@@ -178,25 +145,6 @@ def _open(ctx: Context) -> RunResources:
     )
 
 
-def _write_pid(run: RunDir, server: PopulationServer) -> None:
-    if server.process is not None:
-        pid_file = run.root / "logs" / "vllm.pid"
-        pid_file.parent.mkdir(parents=True, exist_ok=True)
-        pid_file.write_text(str(server.process.pid))
-
-
-def _stop_stale_server(run: RunDir, ctx: Context) -> None:
-    """Stop the server a killed earlier process of this run left behind (its port)."""
-    pid_file = run.root / "logs" / "vllm.pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().strip() or 0)
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if pid and cmdline.exists() and b"vllm" in cmdline.read_bytes():
-        log.warning("stopping the vLLM server (pid %d) left by a killed run", pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30.0
-        while time.monotonic() < deadline and not port_is_free(ctx.vllm_host, ctx.vllm_port):
-            time.sleep(0.5)
-    pid_file.unlink(missing_ok=True)
+_REGISTRY: RunRegistry[RunResources] = RunRegistry(_open)
+resources_for = _REGISTRY.get
+close_all = _REGISTRY.close_all

@@ -1,11 +1,11 @@
 """What a task force needs besides a question: the population server, the run's skills.
 
 Like ``resources.py`` for the coevolution run, but lighter: one ``TaskForceResources``
-per run folder and process, opened on first use (bootstrap the population, start or
-attach to the vLLM server) and closed at exit. Settings that may change per call
-(size, members, selector, router) are read from the Context each call brings, so
-LangGraph Studio can change them between questions; the server settings come from the
-first one.
+per run folder and process (``registry.py``), opened on first use (bootstrap the
+population, start or attach to the vLLM server) and closed at exit. Settings that may
+change per call (size, members, selector, router) are read from the Context each call
+brings, so LangGraph Studio can change them between questions; the server settings come
+from the first one.
 
 Population clients and judges are made per call: their HTTP clients belong to the
 event loop of the call, and the task force graph runs under the web app's loop,
@@ -13,17 +13,16 @@ Studio's, or a test's ``asyncio.run``.
 """
 
 import asyncio
-import atexit
 import contextlib
 import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.context import Context
+from acdc.graphs.registry import RunRegistry
 from acdc.population.bootstrap import Population, bootstrap
 from acdc.population.client import PopulationClient, open_client
 from acdc.population.server import PopulationServer
@@ -42,9 +41,6 @@ log = logging.getLogger(__name__)
 
 ROUTE_NEIGHBOURS = 5
 """Nearest tasks of the run the router looks at for one question."""
-
-_LOCK = threading.Lock()
-_OPEN: dict[Path, "TaskForceResources"] = {}
 
 
 @dataclass
@@ -146,29 +142,19 @@ class TaskForceResources:
             self._index.close()
 
 
-def taskforce_resources(ctx: Context) -> TaskForceResources:
-    """The open resources of ``ctx``'s run, opening them (and the server) on first use.
+def _open(ctx: Context) -> TaskForceResources:
+    """Bootstrap the run's population and start (or attach to) its server.
 
     Raises:
         FileNotFoundError: The run folder does not exist.
     """
-    key = ctx.run_dir.resolve()
-    with _LOCK:
-        if key not in _OPEN:
-            if not ctx.run_dir.is_dir():
-                raise FileNotFoundError(f"run folder {ctx.run_dir} does not exist")
-            population = bootstrap(ctx)
-            server = PopulationServer(ctx, population.base_dir).start()
-            _OPEN[key] = TaskForceResources(ctx=ctx, population=population, server=server)
-        return _OPEN[key]
+    if not ctx.run_dir.is_dir():
+        raise FileNotFoundError(f"run folder {ctx.run_dir} does not exist")
+    population = bootstrap(ctx)
+    server = PopulationServer.for_run(ctx, population.base_dir).start()
+    return TaskForceResources(ctx=ctx, population=population, server=server)
 
 
-def close_all() -> None:
-    """Close every open run's task force resources; called at interpreter exit."""
-    with _LOCK:
-        while _OPEN:
-            _, resources = _OPEN.popitem()
-            resources.close()
-
-
-atexit.register(close_all)
+_REGISTRY: RunRegistry[TaskForceResources] = RunRegistry(_open)
+taskforce_resources = _REGISTRY.get
+close_all = _REGISTRY.close_all

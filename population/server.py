@@ -2,6 +2,11 @@
 
 One OpenAI-compatible vLLM server hosts the base model and every live expert as a LoRA
 adapter. The controller stops only a process it started itself.
+
+A server a run starts is recorded in a pid file (``<run>/logs/vllm.pid``: the server's
+pid and the owning process's pid). vLLM runs in its own session, so a run killed with
+SIGKILL leaves it behind holding the port; the next process of that run finds the file,
+sees the owner is gone, and stops the orphan before starting its own server.
 """
 
 import contextlib
@@ -140,6 +145,39 @@ def _reap_group(group: int, grace: float = 10.0) -> None:
         os.killpg(group, signal.SIGKILL)
 
 
+def stop_orphan(pid_file: Path, host: str, port: int) -> None:
+    """Stop the server recorded in ``pid_file`` if the process that started it is dead.
+
+    A live owner (another process serving the same run) is left alone; starting a second
+    server on its port then fails with the port-in-use error.
+    """
+    if not pid_file.exists():
+        return
+    fields = pid_file.read_text().split()
+    server = int(fields[0]) if fields and fields[0].isdigit() else 0
+    owner = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+    if owner and owner != os.getpid() and _alive(owner):
+        return
+    cmdline = Path(f"/proc/{server}/cmdline")
+    if server and cmdline.exists() and b"vllm" in cmdline.read_bytes():
+        log.warning("stopping the vLLM server (pid %d) left by a killed process", server)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server, signal.SIGKILL)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and not port_is_free(host, port):
+            time.sleep(0.5)
+    pid_file.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: it is dead, waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 class PopulationServer:
     """A started or attached vLLM server; use as a context manager or call start/stop."""
 
@@ -149,13 +187,20 @@ class PopulationServer:
         model_dir: Path | None = None,
         log_path: Path | None = None,
         lora: bool = True,
+        pid_file: Path | None = None,
     ) -> None:
         self.ctx = ctx
         self.lora = lora
         self.model_dir = model_dir
         self.log_path = log_path or ctx.run_dir / "logs" / "vllm.log"
+        self.pid_file = pid_file
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ctx.server_url.rstrip("/") or f"http://{ctx.vllm_host}:{ctx.vllm_port}"
+
+    @classmethod
+    def for_run(cls, ctx: Context, model_dir: Path) -> "PopulationServer":
+        """The server of ``ctx``'s run, logging and recording its pid in ``<run>/logs/``."""
+        return cls(ctx, model_dir, pid_file=ctx.run_dir / "logs" / "vllm.pid")
 
     @property
     def owned(self) -> bool:
@@ -169,6 +214,8 @@ class PopulationServer:
             return self
         if self.model_dir is None:
             raise ServerError("no base model folder to serve (prepare the seed first)")
+        if self.pid_file is not None:
+            stop_orphan(self.pid_file, self.ctx.vllm_host, self.ctx.vllm_port)
         if not port_is_free(self.ctx.vllm_host, self.ctx.vllm_port):
             raise ServerError(
                 f"port {self.ctx.vllm_port} on {self.ctx.vllm_host} is in use: choose another "
@@ -185,6 +232,9 @@ class PopulationServer:
                 env=launch_env(self.ctx, device),
                 start_new_session=True,
             )
+        if self.pid_file is not None:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_file.write_text(f"{self.process.pid} {os.getpid()}\n")
         self._wait_started()
         return self
 
@@ -246,6 +296,8 @@ class PopulationServer:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
         _reap_group(process.pid)
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
         log.info("vLLM stopped")
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:

@@ -42,7 +42,7 @@ def test_smoke_run_survives_a_killed_server_and_completes(tmp_path: Path, seed_c
         assert process.poll() is None, (tmp_path / "run.log").read_text()[-4000:]
         assert time.monotonic() < deadline
         time.sleep(1)
-    server_pid = int((run / "logs" / "vllm.pid").read_text())
+    server_pid = int((run / "logs" / "vllm.pid").read_text().split()[0])
     os.killpg(server_pid, signal.SIGKILL)
     assert process.wait(timeout=1500) == 0, (tmp_path / "run.log").read_text()[-4000:]
     output = (tmp_path / "run.log").read_text()
