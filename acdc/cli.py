@@ -65,6 +65,7 @@ def cmd_breed(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     """Start the population server, load the chosen experts and wait for Ctrl-C."""
     from acdc.population.bootstrap import bootstrap
+    from acdc.population.client import open_client
     from acdc.population.server import PopulationServer
 
     ctx = _context(args)
@@ -73,10 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     with PopulationServer(ctx, population.base_dir) as server:
 
         async def load_all() -> None:
-            client = _client(ctx, population, server.url)
-            for expert_id in to_load[: ctx.max_loaded_adapters]:
-                await client.ensure_loaded(expert_id)
-            await client.aclose()
+            async with open_client(ctx, server.url, population.store) as client:
+                for expert_id in to_load[: ctx.max_loaded_adapters]:
+                    await client.ensure_loaded(expert_id)
 
         asyncio.run(load_all())
         print(f"serving at {server.url}/v1; model ids: {ctx.served_model_name} {' '.join(to_load)}")
@@ -87,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     """Bootstrap the seed, start the server, breed two children, let each answer."""
     from acdc.population.bootstrap import bootstrap, make_breeder
+    from acdc.population.client import open_client
     from acdc.population.gibberish import check_expert
     from acdc.population.server import PopulationServer
 
@@ -102,8 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     with PopulationServer(ctx, population.base_dir) as server:
 
         async def ask() -> None:
-            client = _client(ctx, population, server.url)
-            try:
+            async with open_client(ctx, server.url, population.store) as client:
                 for expert_id in [ctx.served_model_name, *children]:
                     if expert_id != ctx.served_model_name:
                         verdict = await check_expert(client, expert_id)
@@ -112,24 +112,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
                     messages = [{"role": "user", "content": DEMO_QUESTION}]
                     answer = await client.chat(expert_id, messages, max_tokens=64)
                     print(f"\n[{expert_id}] {DEMO_QUESTION}\n  -> {answer.text.strip()}")
-            finally:
-                await client.aclose()
 
         asyncio.run(ask())
     print(f"\ndemo done; experts are in {population.store.root}")
-
-
-def _client(ctx: Context, population: Any, url: str) -> Any:
-    from acdc.population.client import PopulationClient
-
-    return PopulationClient(
-        url,
-        population.store,
-        base_id=ctx.served_model_name,
-        max_loaded=ctx.max_loaded_adapters,
-        timeout=ctx.request_timeout,
-        retries=ctx.request_retries,
-    )
 
 
 def _wait_for_interrupt() -> None:

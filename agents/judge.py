@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from acdc.agents.schemas import Selection, TaskReview, Verdict
+from acdc.agents.schemas import TaskReview, Verdict, selection_schema
 from acdc.agents.scientist import task_json
 from acdc.agents.structured import StructuredCaller
 from acdc.prompts.loader import Prompt, load_prompt
@@ -125,7 +125,8 @@ class Judge:
             return Choice(None, "", "no answers to choose from", 0)
         order = list(range(len(answers)))
         rng.shuffle(order)
-        outcome = await self.caller.call(Selection, self.select_prompt(question, answers, order))
+        schema = selection_schema(len(answers))
+        outcome = await self.caller.call(schema, self.select_prompt(question, answers, order))
         if outcome.value is None:
             return Choice(None, "", outcome.reason, outcome.tokens)
         picked = outcome.value.best

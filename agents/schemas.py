@@ -6,13 +6,15 @@ instead of running into the token limit (seen with SmolLM2-135M as a judge). The
 emits compact JSON (no free whitespace), so the caps bound a whole TaskDraft to about
 8,000 characters: the scientist's default 2,048 new tokens at the usual 3-4 characters
 per token. The judge's and the curator's replies fit their default limits (768 and 512
-tokens) even at one character per token.
+tokens) even at one character per token. Integers are bounded for the same reason: an
+unbounded ``best`` let SmolLM2 write digits until the limit.
 """
 
+import functools
 import hashlib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from acdc.tasks import Adaptation, Task
 
@@ -85,6 +87,16 @@ class Selection(BaseModel):
 
     reasoning: str = Field(max_length=600, description="Comparison of the candidates.")
     best: int = Field(ge=1, description="Number of the best candidate, from 1.")
+
+
+@functools.cache
+def selection_schema(candidates: int) -> type[Selection]:
+    """``Selection`` with ``best`` at most ``candidates``, so the grammar bounds its digits."""
+    best = Field(ge=1, le=candidates, description="Number of the best candidate, from 1.")
+    schema: type[Selection] = create_model(
+        "Selection", __base__=Selection, __doc__=Selection.__doc__, best=(int, best)
+    )
+    return schema
 
 
 class NoveltyCheck(BaseModel):

@@ -186,6 +186,15 @@ def test_select_maps_the_choice_back_through_the_shuffle():
     assert all(c.index == 1 for c in choices)
 
 
+def test_select_bounds_the_candidate_number_in_the_guided_schema():
+    """Unbounded, SmolLM2 wrote the digits of ``best`` until its token limit."""
+    with StubOpenAI([json.dumps({"reasoning": "r", "best": 2})]) as stub:
+        choice = asyncio.run(judge(stub).select("q", ["a", "b", "c"], random.Random(0)))
+        schema = stub.requests[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["best"]["maximum"] == 3
+    assert choice.index is not None
+
+
 def test_shuffling_removes_a_rigged_judges_position_bias():
     answers = ["a1", "a2", "a3", "a4"]
     first = json.dumps({"reasoning": "I always pick the first.", "best": 1})
