@@ -2,7 +2,9 @@
 
 A child answers a few fixed prompts (``prompts/sanity_check.txt``, one per line) at
 temperature 0; its answers are rejected when empty, dominated by repetition, or not
-mostly words.
+mostly words. Prose without common words is word salad; a list is not prose, so only
+lines of eight words or more count for that test (the seed's own numbered list of
+farm animals failed it when the whole answer counted).
 """
 
 import asyncio
@@ -136,9 +138,16 @@ def gibberish_reason(text: str) -> str | None:
             return "stuttering (a word repeated back to back)"
         if sum(bool(_MASHED.search(w)) for w in raw_words) / len(words) > 0.15:
             return "mashed-together words"
-        if sum(w in FUNCTION_WORDS for w in words) / len(words) < 0.08:
+        prose = [w for line in stripped.splitlines() for w in _prose_words(line)]
+        if prose and sum(w in FUNCTION_WORDS for w in prose) / len(prose) < 0.08:
             return "word salad (almost no common words)"
     return None
+
+
+def _prose_words(line: str) -> list[str]:
+    """The lowercased words of ``line`` if it is long enough to be a sentence, else none."""
+    words = [w.lower() for w in _WORD.findall(line)]
+    return words if len(words) >= 8 else []
 
 
 def sanity_prompts() -> list[str]:

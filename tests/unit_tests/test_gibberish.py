@@ -11,6 +11,9 @@ from acdc.population.gibberish import gibberish_reason, sanity_prompts
         "The capital of France is Paris.",
         "Cows, sheep and chickens live on a farm.",
         "The ocean covers about 71 % of the Earth's surface.",
+        # SmolLM2-135M's own answer to the farm prompt: a list is not prose
+        "1. Cow (Loxodonta cinerea)\n2. Sheep (Ovis densa)\n3. Sheep (Ovis spp.)",
+        "- Cows\n- Domestic goats and sheep\n- Chickens, ducks, geese and turkeys",
     ],
 )
 def test_plain_answers_pass(text: str):
@@ -49,6 +52,11 @@ def test_sanity_prompts_come_from_the_prompt_file():
         ),
         ("dog dog cat cat bird bird fish fish horse horse cow cow", "stuttering"),
         ("purple elephant calculator mountain sandwich velocity umbrella quantum", "word salad"),
+        (
+            "Farm animals:\npurple elephant calculator mountain sandwich velocity umbrella "
+            "quantum tractor",
+            "word salad",
+        ),
     ],
 )
 def test_word_salad_from_a_broken_model_is_rejected(text: str, reason: str):
