@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import html
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from pydantic import ValidationError
 
 from acdc import atomic, plots
 from acdc.population.coverage import coverage, coverage_by_capability, greedy_task_force
-from acdc.taskpool import TaskPool
+from acdc.population.taskforce import RunSkills, run_skills
 from acdc.tasks import Task
+
+log = logging.getLogger(__name__)
 
 REPORT_DIR = "report"
 HTML_FILE = "report.html"
@@ -73,10 +76,9 @@ class RunData:
     """Bodies of the accepted tasks (``tasks/``), by id."""
     rejected: list[dict[str, Any]]
     """Records of rejected candidates (``rejected/``)."""
-    task_order: list[str]
-    """Every task ever active, active first: the columns of the skill matrix."""
-    evaluations: list[dict[str, Any]]
     pass_threshold: float
+    instances_per_task: int
+    """The run's setting: only the first this many instances of a task are scored (0: all)."""
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,13 @@ def _json_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
 
 
-def _pass_threshold(run_dir: Path) -> float:
-    """The run's ``pass_threshold`` from ``config.yaml``, or the default."""
+def _config(run_dir: Path) -> dict[str, Any]:
+    """The run's ``config.yaml`` as written at its start, or {} when unreadable."""
     try:
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        return float(config["pass_threshold"])
-    except (OSError, yaml.YAMLError, TypeError, KeyError, ValueError):
-        return DEFAULT_PASS_THRESHOLD
+    except (OSError, yaml.YAMLError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -168,11 +170,7 @@ def load_run(run_dir: Path) -> RunData:
         for p in _json_files(run_dir / "rejected")
         if isinstance(r := _read_json(p), dict) and isinstance(r.get("task"), dict)
     ]
-    try:
-        ever = TaskPool.open(run_dir).ever()
-    except (OSError, ValueError, KeyError, TypeError):
-        ever = []
-    order = [t for t in ever if t in tasks] + [t for t in tasks if t not in ever]
+    config = _config(run_dir)
     return RunData(
         root=run_dir,
         generations=[generations[g] for g in sorted(generations)],
@@ -180,45 +178,31 @@ def load_run(run_dir: Path) -> RunData:
         archive=archive if isinstance(archive, dict) else {},
         tasks=tasks,
         rejected=rejected,
-        task_order=order,
-        evaluations=_read_jsonl(run_dir / "evaluations.jsonl"),
-        pass_threshold=_pass_threshold(run_dir),
+        pass_threshold=float(config.get("pass_threshold", DEFAULT_PASS_THRESHOLD)),
+        instances_per_task=int(config.get("instances_per_task", 0)),
     )
 
 
 def skills(data: RunData) -> Skills:
-    """Skill matrix of every expert with evaluations over every task ever active.
+    """The run's skill matrix as task forces see it, the seed, and the task force.
 
-    A pair passes when its mean instance score reaches the run's pass threshold; a pair
-    never evaluated does not pass. Experts are in order of their first evaluation. The
-    log is parsed here rather than with ``EvaluationStore``, which would cut a torn last
-    line off the file of a live run.
+    The matrix is ``population.taskforce.run_skills`` (every expert with evaluations,
+    every task ever active, the run's pass rule), read without touching the live run's
+    files. A run whose pool or evaluations cannot be read yet gives an empty matrix.
     """
-    scores: dict[tuple[str, str], list[float]] = {}
-    seen: set[tuple[str, str, str]] = set()
-    experts: dict[str, None] = {}
-    for record in data.evaluations:
-        expert, task, score = record.get("expert_id"), record.get("task_id"), record.get("score")
-        key = (str(expert), str(task), str(record.get("instance_id")))
-        if not expert or not task or not isinstance(score, int | float) or key in seen:
-            continue  # the store keeps the first record of a key
-        seen.add(key)
-        experts.setdefault(str(expert))
-        scores.setdefault((str(expert), str(task)), []).append(float(score))
-    rows, columns = list(experts), data.task_order
-    solved = np.zeros((len(rows), len(columns)), dtype=bool)
-    for i, expert in enumerate(rows):
-        for j, task in enumerate(columns):
-            values = scores.get((expert, task), [])
-            solved[i, j] = bool(values) and sum(values) / len(values) >= data.pass_threshold
-    fitness = solved.mean(axis=1) if columns else np.zeros(len(rows))
+    try:
+        run = run_skills(data.root, data.pass_threshold, data.instances_per_task)
+    except (OSError, ValueError, KeyError) as err:
+        log.warning("no skill matrix for the report: %s", err)
+        run = RunSkills([], [], np.zeros((0, 0), dtype=bool), np.zeros(0), data.pass_threshold)
     seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
     members: list[str] = []
-    if rows:
-        required = [rows.index(seed)] if seed in rows else []
-        picked = greedy_task_force(solved, TASKFORCE_SIZE, [float(f) for f in fitness], required)
-        members = [rows[i] for i in picked]
-    return Skills(rows, columns, solved, fitness, seed, members)
+    if run.experts:
+        required = [run.row(seed)] if seed in run.experts else []
+        fitness = [float(f) for f in run.fitness]
+        picked = greedy_task_force(run.solved, TASKFORCE_SIZE, fitness, required)
+        members = [run.experts[i] for i in picked]
+    return Skills(run.experts, run.tasks, run.solved, run.fitness, seed, members)
 
 
 def _task_text(task: dict[str, Any]) -> str:
@@ -286,7 +270,7 @@ def render_figures(data: RunData, skill: Skills, embed: EmbedFn | None) -> dict[
     gens = data.generations
     numbers = [g["generation"] for g in gens]
     seed, members = skill.seed, skill.members
-    capability_of = [str(data.tasks[t].get("capability") or "unknown") for t in skill.tasks]
+    capability_of = [str(data.tasks.get(t, {}).get("capability") or "unknown") for t in skill.tasks]
     capabilities = list(dict.fromkeys(capability_of))
     series: dict[str, list[float]] = {}
     for member in members:

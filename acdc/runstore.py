@@ -62,16 +62,21 @@ class EvalRecord(BaseModel):
         return (self.expert_id, self.task_id, self.instance_id)
 
 
-def _open_log(path: Path) -> list[str]:
-    """Lines of a JSONL log; a torn last line (killed mid-write) is cut off the file."""
+def _open_log(path: Path, repair: bool) -> list[str]:
+    """Lines of a JSONL log, without a torn last line (a writer killed mid-write).
+
+    The torn line is cut off the file when ``repair``, else only skipped: a reader must
+    not change a live run's file.
+    """
     if not path.exists():
         return []
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         keep = data.rfind(b"\n") + 1
-        with path.open("r+b") as handle:
-            handle.truncate(keep)
-            os.fsync(handle.fileno())
+        if repair:
+            with path.open("r+b") as handle:
+                handle.truncate(keep)
+                os.fsync(handle.fileno())
         data = data[:keep]
     return [line for line in data.decode().splitlines() if line.strip()]
 
@@ -79,14 +84,22 @@ def _open_log(path: Path) -> list[str]:
 class JsonlLog:
     """Append-only JSONL file, safe against a kill between two records."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.lines = _open_log(path)
+        self.read_only = read_only
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.lines = _open_log(path, repair=not read_only)
         self._lock = threading.Lock()
 
     def append(self, obj: dict[str, Any]) -> None:
-        """Write one record and fsync it."""
+        """Write one record and fsync it.
+
+        Raises:
+            PermissionError: The log was opened read-only.
+        """
+        if self.read_only:
+            raise PermissionError(f"{self.path} was opened read-only")
         line = json.dumps(obj, sort_keys=True)
         with self._lock, self.path.open("a") as handle:
             handle.write(line + "\n")
@@ -100,10 +113,13 @@ class JsonlLog:
 
 
 class EvaluationStore:
-    """Evaluation records keyed by (expert, task, instance); each key is written once."""
+    """Evaluation records keyed by (expert, task, instance); each key is written once.
 
-    def __init__(self, path: Path) -> None:
-        self._log = JsonlLog(path)
+    ``read_only`` is for readers (reports, task forces) that may open a live run's store.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self._log = JsonlLog(path, read_only)
         self._records: dict[EvalKey, EvalRecord] = {}
         for raw in self._log.records():
             record = EvalRecord.model_validate(raw)

@@ -80,7 +80,7 @@ def run_skills(run_dir: Path, threshold: float, instances_per_task: int = 0) -> 
     instances: dict[TaskId, Sequence[str]] = {
         task_id: [i.id for i in pool.get(task_id).instances[:count]] for task_id in task_ids
     }
-    store = EvaluationStore(run_dir / "evaluations.jsonl")
+    store = EvaluationStore(run_dir / "evaluations.jsonl", read_only=True)
     experts = list(dict.fromkeys(record.expert_id for record in store.records()))
     scores = store.mean_scores(experts, instances)
     solved = skill_matrix(scores, experts, task_ids, threshold)
