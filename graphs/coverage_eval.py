@@ -247,23 +247,40 @@ async def generate(
 
 
 async def best_of_n(
-    judge: Judge, items: Sequence[BenchmarkItem], answers: list[list[str]], name: str, ctx: Context
+    judge: Judge,
+    items: Sequence[BenchmarkItem],
+    answers: list[list[str]],
+    name: str,
+    ctx: Context,
+    progress: Progress | None = None,
 ) -> dict[str, float]:
-    """Accuracy of each selector's pick; ``answers[q]`` are the members' answers to ``q``."""
+    """Accuracy of each selector's pick; ``answers[q]`` are the members' answers to ``q``.
+
+    Every pick runs at once; the judge's own concurrency limit paces the calls, so the
+    server batches them.
+    """
+    jobs = [
+        (selector, item, texts)
+        for selector in SELECTORS
+        for item, texts in zip(items, answers, strict=True)
+    ]
 
     async def correct(selector: str, item: BenchmarkItem, texts: list[str]) -> bool:
         seed = f"{ctx.random_seed}|{name}|{selector}|{item.instruction()}"
         rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
         pick = await select(selector, item.instruction(), texts, judge=judge, rng=rng, key=item.key)
+        if progress is not None:
+            progress.update(progress.done + 1, tokens=progress.tokens + pick.tokens)
         return item.correct(texts[pick.index])
 
-    accuracy: dict[str, float] = {}
-    for selector in SELECTORS:
-        picks = await asyncio.gather(
-            *(correct(selector, item, texts) for item, texts in zip(items, answers, strict=True))
+    right = await asyncio.gather(*(correct(*job) for job in jobs))
+    return {
+        selector: sum(
+            r for (chosen, _, _), r in zip(jobs, right, strict=True) if chosen == selector
         )
-        accuracy[selector] = sum(picks) / len(items)
-    return accuracy
+        / len(items)
+        for selector in SELECTORS
+    }
 
 
 async def _evaluate(
@@ -295,19 +312,24 @@ async def _evaluate(
         if force.name != "seed_samples"
         for s in slots_of(force)
     }
-    report: dict[str, Any] = {}
-    for force in forces:
+    progress = Progress("eval best-of-n", len(forces) * len(SELECTORS) * len(items))
+
+    async def entry(force: TaskForce) -> dict[str, Any]:
         slots = slots_of(force)
         solved = np.array([right(s) for s in slots], dtype=bool)
         answers = [list(row) for row in zip(*(texts(s) for s in slots), strict=True)]
-        report[force.name] = {
+        return {
             "members": force.members,
             "temperature": force.temperature,
             "run_coverage": force.coverage,
             "accuracy": [float(row.mean()) for row in solved],
             "coverage": coverage(solved, list(range(len(slots)))),
-            "best_of_n": await best_of_n(judge, items, answers, force.name, ctx),
+            "best_of_n": await best_of_n(judge, items, answers, force.name, ctx, progress),
         }
+
+    entries = await asyncio.gather(*(entry(force) for force in forces))
+    progress.finish()
+    report = {force.name: e for force, e in zip(forces, entries, strict=True)}
     return {
         "run": ctx.run_id,
         "n": plan.n,
