@@ -42,7 +42,7 @@ def _png(fig: Figure) -> bytes:
     """Render ``fig`` with Agg and return the PNG file's bytes."""
     FigureCanvasAgg(fig)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -88,7 +88,7 @@ def radar_png(
         _note(ax)
         return _png(fig)
     polar = fig.add_subplot(projection="polar")
-    polar.set_title("Task force: share of tasks passed per capability")
+    polar.set_title("Task force: share of tasks passed per capability", pad=28)
     angles = np.linspace(0.0, 2 * np.pi, len(capabilities), endpoint=False)
     closed = np.append(angles, angles[0])
     for label, values in series.items():

@@ -4,10 +4,12 @@ A benchmark is a JSONL file of multiple-choice items ``{question, options, answe
 (answer: the option letter or the option's text) or exact-answer items
 ``{question, answer}``. Every member of the run's task force of size N and of its
 baselines of the same N (the N fittest, N random, N temperature samples of the seed;
-``population/taskforce.py``) answers every question. The report gives each member's
-accuracy, each task force's coverage (a question counts when some member answers it
-right: DESIGN.md section 4) and its best-of-N accuracy with every selector (what the
-task force would return).
+``population/taskforce.py``) answers every question, and so does the seed alone at the
+members' temperature (the one-model answer a task force has to beat). The report gives
+each member's accuracy and the seed's, each task force's coverage of the benchmark (a
+question counts when some member answers it right: DESIGN.md section 4) next to its
+coverage of the run's task pool, and its best-of-N accuracy with every selector (what
+the task force would return).
 
 Members answer with the subject prompt (ending in an ``Answer:`` line) and are graded
 like tasks: an option letter for multiple choice; otherwise the normalized final
@@ -292,7 +294,8 @@ async def _evaluate(
     )
     prompts = [prompt.render(instruction=item.instruction()) for item in items]
     forces = plan.task_forces()
-    all_slots = [slot for force in forces for slot in slots_of(force)]
+    seed = Slot(ctx.served_model_name, ctx.answer_temperature, 0)
+    all_slots = [seed, *(slot for force in forces for slot in slots_of(force))]
     cached = sum(
         1 for s in dict.fromkeys(all_slots) for p in prompts if cache.get(s, p) is not None
     )
@@ -335,6 +338,12 @@ async def _evaluate(
         "n": plan.n,
         "questions": len(items),
         "members": members,
+        "seed": {
+            "expert_id": seed.expert_id,
+            "temperature": seed.temperature,
+            "accuracy": sum(right(seed)) / len(items),
+        },
+        "pool_tasks": plan.tasks,
         "task_forces": report,
         "answers": {"generated": generated, "cached": cached},
     }
@@ -365,18 +374,22 @@ def evaluate_coverage(ctx: Context, benchmark: Path, n: int) -> dict[str, Any]:
 
 def summary(result: dict[str, Any]) -> str:
     """The printed report of an evaluation result."""
-    n, questions = result["n"], result["questions"]
+    n, questions, seed = result["n"], result["questions"], result["seed"]
     lines = [
         f"benchmark {result['benchmark']}: {questions} questions; run {result['run']}; N = {n}",
         f"answers: {result['answers']['generated']} generated, "
         f"{result['answers']['cached']} from the cache",
         "member accuracy:",
         *(f"  {expert:<40} {acc:.3f}" for expert, acc in result["members"].items()),
-        f"task forces (coverage, then best-of-{n} accuracy by selector):",
+        f"seed alone (T={seed['temperature']:g}):",
+        f"  {seed['expert_id']:<40} {seed['accuracy']:.3f}",
+        f"task forces (coverage of the benchmark and of the run's {result['pool_tasks']} "
+        f"tasks, then best-of-{n} accuracy by selector):",
     ]
     for name, force in result["task_forces"].items():
         picks = "  ".join(f"{s} {force['best_of_n'][s]:.3f}" for s in SELECTORS)
-        lines.append(f"  {name:<13} coverage {force['coverage']:.3f}  {picks}")
+        pool = "  -  " if force["run_coverage"] is None else f"{force['run_coverage']:.3f}"
+        lines.append(f"  {name:<13} coverage {force['coverage']:.3f}  pool {pool}  {picks}")
         members = ", ".join(force["members"])
         lines.append(f"  {'':<13} members (T={force['temperature']:g}): {members}")
     return "\n".join(lines)

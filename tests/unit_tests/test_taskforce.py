@@ -279,14 +279,20 @@ def test_eval_coverage_reports_and_caches_every_answer(
     for expert_id, accuracy in result["members"].items():
         assert accuracy == sum(right[expert_id]) / 20
         assert f"{expert_id:<40} {accuracy:.3f}" in printed
+    seed_alone = sum(right["base"]) / 20
+    assert result["seed"] == {"expert_id": "base", "temperature": 0.0, "accuracy": seed_alone}
+    assert f"{'base':<40} {seed_alone:.3f}" in printed.split("seed alone (T=0):")[1]
     forces = result["task_forces"]
     assert set(forces) == {"greedy", "top_fitness", "random", "seed_samples"}
+    assert forces["greedy"]["run_coverage"] == 1.0 and result["pool_tasks"] == 4
+    assert f"coverage {forces['greedy']['coverage']:.3f}  pool 1.000" in printed
+    assert f"coverage {forces['seed_samples']['coverage']:.3f}  pool   -  " in printed
     assert forces["greedy"]["members"] == ["e1", "e3", "base"]
     assert forces["seed_samples"]["members"] == ["base"] * 3
     for name, force in forces.items():
         covered = [any(right[m][q] for m in force["members"]) for q in range(20)]
         assert force["coverage"] == sum(covered) / 20
-        assert f"{name:<13} coverage {force['coverage']:.3f}" in printed
+        assert f"{name:<13} coverage {force['coverage']:.3f}  pool" in printed
         # Three voters never tie. A wrong answer ("something else") names no option and no
         # number, so it does not vote there; on the four word answers it needs two of three.
         votes = [sum(right[m][q] for m in force["members"]) for q in range(20)]
