@@ -255,8 +255,12 @@ async def best_of_n(
     name: str,
     ctx: Context,
     progress: Progress | None = None,
-) -> dict[str, float]:
-    """Accuracy of each selector's pick; ``answers[q]`` are the members' answers to ``q``.
+) -> tuple[dict[str, float], int]:
+    """Accuracy of each selector's pick, and how many judge picks fell back to majority.
+
+    ``answers[q]`` are the members' answers to ``q``. The fallback count tells a judge
+    that fails (malformed output, context too short for N answers) from one that picks
+    badly.
 
     Every pick runs at once; the judge's own concurrency limit paces the calls, so the
     server batches them.
@@ -267,22 +271,25 @@ async def best_of_n(
         for item, texts in zip(items, answers, strict=True)
     ]
 
-    async def correct(selector: str, item: BenchmarkItem, texts: list[str]) -> bool:
+    async def correct(selector: str, item: BenchmarkItem, texts: list[str]) -> tuple[bool, bool]:
         seed = f"{ctx.random_seed}|{name}|{selector}|{item.instruction()}"
         rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
         pick = await select(selector, item.instruction(), texts, judge=judge, rng=rng, key=item.key)
         if progress is not None:
             progress.update(progress.done + 1, tokens=progress.tokens + pick.tokens)
-        return item.correct(texts[pick.index])
+        return item.correct(texts[pick.index]), pick.selector != selector
 
-    right = await asyncio.gather(*(correct(*job) for job in jobs))
-    return {
+    results = await asyncio.gather(*(correct(*job) for job in jobs))
+    accuracy = {
         selector: sum(
-            r for (chosen, _, _), r in zip(jobs, right, strict=True) if chosen == selector
+            right
+            for (chosen, _, _), (right, _) in zip(jobs, results, strict=True)
+            if chosen == selector
         )
         / len(items)
         for selector in SELECTORS
     }
+    return accuracy, sum(fell_back for _, fell_back in results)
 
 
 async def _evaluate(
@@ -321,13 +328,15 @@ async def _evaluate(
         slots = slots_of(force)
         solved = np.array([right(s) for s in slots], dtype=bool)
         answers = [list(row) for row in zip(*(texts(s) for s in slots), strict=True)]
+        accuracy, fallbacks = await best_of_n(judge, items, answers, force.name, ctx, progress)
         return {
             "members": force.members,
             "temperature": force.temperature,
             "run_coverage": force.coverage,
             "accuracy": [float(row.mean()) for row in solved],
             "coverage": coverage(solved, list(range(len(slots)))),
-            "best_of_n": await best_of_n(judge, items, answers, force.name, ctx, progress),
+            "best_of_n": accuracy,
+            "judge_fallbacks": fallbacks,
         }
 
     entries = await asyncio.gather(*(entry(force) for force in forces))
@@ -390,6 +399,11 @@ def summary(result: dict[str, Any]) -> str:
         picks = "  ".join(f"{s} {force['best_of_n'][s]:.3f}" for s in SELECTORS)
         pool = "  -  " if force["run_coverage"] is None else f"{force['run_coverage']:.3f}"
         lines.append(f"  {name:<13} coverage {force['coverage']:.3f}  pool {pool}  {picks}")
+        if force["judge_fallbacks"]:
+            lines.append(
+                f"  {'':<13} the judge failed on {force['judge_fallbacks']} of {questions} "
+                "questions (majority decided those)"
+            )
         members = ", ".join(force["members"])
         lines.append(f"  {'':<13} members (T={force['temperature']:g}): {members}")
     return "\n".join(lines)

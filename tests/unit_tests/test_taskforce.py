@@ -268,7 +268,7 @@ def solves(expert_id: str, instruction: str) -> bool:
 def test_eval_coverage_reports_and_caches_every_answer(
     ctx: Context, stack: tuple[FakePopulation, StubOpenAI], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    population, _ = stack
+    population, judge = stack
     items = load_benchmark(BENCHMARK)
     assert len(items) == 20 and sum(1 for i in items if i.options) == 10
     args = ["eval", "coverage", "--run", str(ctx.run_dir), "--benchmark", str(BENCHMARK)]
@@ -302,6 +302,7 @@ def test_eval_coverage_reports_and_caches_every_answer(
         assert force["best_of_n"]["majority"] == sum(wins) / 20
         assert 0 <= force["best_of_n"]["judge"] <= force["coverage"]
         assert 0 <= force["best_of_n"]["tournament"] <= force["coverage"]
+        assert force["judge_fallbacks"] == 0
     # Seven answer sources (four experts, three seed samples) x 20 questions, each once.
     assert result["answers"] == {"generated": 140, "cached": 0}
     cache = (ctx.run_dir / "eval" / "answers.jsonl").read_text().splitlines()
@@ -314,3 +315,15 @@ def test_eval_coverage_reports_and_caches_every_answer(
     smaller = json.loads((ctx.run_dir / "eval" / "example_benchmark-n2.json").read_text())
     assert smaller["task_forces"]["greedy"]["members"] == ["e1", "e3"]
     assert smaller["answers"] == {"generated": 0, "cached": 100}
+
+    # A judge that never answers in JSON: each pick among differing answers falls back to
+    # majority, and the result counts them (a failing judge is not a judge picking badly).
+    judge.default = "no JSON here"
+    main([*args, "--n", "2"])
+    printed = capsys.readouterr().out
+    failing = json.loads((ctx.run_dir / "eval" / "example_benchmark-n2.json").read_text())
+    for force in failing["task_forces"].values():
+        answers = [expected_answers(population, force["members"], i.instruction()) for i in items]
+        assert force["judge_fallbacks"] == sum(len(set(texts)) > 1 for texts in answers)
+    assert failing["task_forces"]["greedy"]["judge_fallbacks"] > 0
+    assert "the judge failed on" in printed
