@@ -28,7 +28,10 @@ test-unit: setup  ## the fast unit tests only
 lint: setup  ## ruff and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy acdc agents graphs population prompts vectorstore
+	bash scripts/typecheck.sh
+
+typecheck: setup  ## strict mypy on the installed package layout
+	bash scripts/typecheck.sh
 
 format: setup  ## apply ruff's formatting and safe fixes
 	.venv/bin/ruff format .

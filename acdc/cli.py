@@ -30,8 +30,13 @@ def _add_context_options(parser: argparse.ArgumentParser) -> None:
             default=None,
             metavar=field.name.upper(),
             help=f"{help_text} [env ACDC_{field.name.upper()}]",
-            type=lambda raw, name=field.name, hint=hints[field.name]: parse_value(name, hint, raw),
+            type=_option_parser(field.name, hints[field.name]),
         )
+
+
+def _option_parser(name: str, hint: Any) -> Callable[[str], Any]:
+    """Parse one option's raw string as the type of its Context field."""
+    return lambda raw: parse_value(name, hint, raw)
 
 
 def _context(args: argparse.Namespace) -> Context:

@@ -317,7 +317,12 @@ class Context:
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
         for f in fields(self):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                raise TypeError(f"Context field {f.name} has no default")
             raw = os.environ.get(ENV_PREFIX + f.name.upper())
             if raw is not None and getattr(self, f.name) == default:
                 setattr(self, f.name, parse_value(f.name, hints[f.name], raw))

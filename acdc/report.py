@@ -37,7 +37,7 @@ HTML_FILE = "report.html"
 TASKFORCE_SIZE = 3
 DEFAULT_PASS_THRESHOLD = 0.5
 
-EmbedFn: TypeAlias = Callable[[list[str]], Sequence[Sequence[float]]]
+EmbedFn: TypeAlias = Callable[[list[str]], Sequence[Sequence[float] | np.ndarray]]
 """Texts in, one embedding vector per text out (a ChromaDB embedding function fits)."""
 
 FIGURES: dict[str, tuple[str, str]] = {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
@@ -34,7 +35,11 @@ def preflight(ctx: Context) -> None:
     from acdc.population.operators import registry
     from acdc.prompts.loader import load_prompt
 
-    for name, kind in ((ctx.crossover, "crossover"), (ctx.mutation, "mutation")):
+    operators: tuple[tuple[str, registry.OperatorKind], ...] = (
+        (ctx.crossover, "crossover"),
+        (ctx.mutation, "mutation"),
+    )
+    for name, kind in operators:
         if name not in registry.names(kind):
             valid = ", ".join(registry.names(kind))
             raise ConfigError(f"{kind}: unknown operator {name!r} (valid: {valid})")
@@ -79,7 +84,7 @@ def checkpointer(ctx: Context) -> Iterator[BaseCheckpointSaver[Any]]:
     """SQLite in the run folder, or Postgres when ``checkpointer_url`` is set."""
     if ctx.checkpointer_url:
         try:
-            from langgraph.checkpoint.postgres import PostgresSaver  # type: ignore[import-not-found]
+            from langgraph.checkpoint.postgres import PostgresSaver
         except ImportError as err:
             raise ConfigError(
                 "checkpointer_url: install langgraph-checkpoint-postgres to use Postgres"
@@ -112,7 +117,7 @@ def run(ctx: Context, *, resume: bool) -> str:
         )
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
     (ctx.run_dir / "STOP").unlink(missing_ok=True)
-    config: dict[str, Any] = {
+    config: RunnableConfig = {
         "configurable": {"thread_id": ctx.run_id},
         "recursion_limit": RECURSION_LIMIT,
     }

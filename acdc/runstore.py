@@ -23,7 +23,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,7 +144,7 @@ class EvaluationStore:
         return [key for key in keys if key not in self._records]
 
     def mean_scores(
-        self, experts: Sequence[ExpertId], tasks: dict[TaskId, Sequence[str]]
+        self, experts: Sequence[ExpertId], tasks: Mapping[TaskId, Sequence[str]]
     ) -> dict[tuple[ExpertId, TaskId], float]:
         """Mean instance score of each (expert, task) whose instances are all evaluated."""
         means: dict[tuple[ExpertId, TaskId], float] = {}

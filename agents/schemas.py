@@ -119,29 +119,32 @@ def draft_to_task(
     content = draft.model_dump_json()
     digest = hashlib.sha256(f"{content}|{parent_id}|{adaptation}".encode()).hexdigest()[:12]
     try:
-        return Task(
-            id=f"t{generation:03d}-{digest}",
-            name=draft.name.strip(),
-            description=draft.description.strip(),
-            capability=draft.capability.strip().lower(),
-            subject=draft.subject.strip().lower(),
-            difficulty=draft.difficulty,
-            grading=draft.grading,
-            rubric=draft.rubric.strip(),
-            pattern=draft.pattern if draft.grading == "regex" else None,
-            score_code=draft.score_code if draft.grading == "python" else None,
-            instances=[
-                {
-                    "id": f"i{n}",
-                    "instruction": inst.instruction.strip(),
-                    "reference": (inst.reference or "").strip() or None,
-                    "options": inst.options if draft.grading == "choice" else None,
-                }
-                for n, inst in enumerate(draft.instances, start=1)
-            ],
-            parent_id=parent_id,
-            adaptation=adaptation,
-            generation=generation,
+        # Validated as raw data, so the instances' problems and the task's come in one error.
+        return Task.model_validate(
+            {
+                "id": f"t{generation:03d}-{digest}",
+                "name": draft.name.strip(),
+                "description": draft.description.strip(),
+                "capability": draft.capability.strip().lower(),
+                "subject": draft.subject.strip().lower(),
+                "difficulty": draft.difficulty,
+                "grading": draft.grading,
+                "rubric": draft.rubric.strip(),
+                "pattern": draft.pattern if draft.grading == "regex" else None,
+                "score_code": draft.score_code if draft.grading == "python" else None,
+                "instances": [
+                    {
+                        "id": f"i{n}",
+                        "instruction": inst.instruction.strip(),
+                        "reference": (inst.reference or "").strip() or None,
+                        "options": inst.options if draft.grading == "choice" else None,
+                    }
+                    for n, inst in enumerate(draft.instances, start=1)
+                ],
+                "parent_id": parent_id,
+                "adaptation": adaptation,
+                "generation": generation,
+            }
         )
     except ValidationError as err:
         problems = "; ".join(e["msg"] for e in err.errors())

@@ -66,6 +66,8 @@ class StructuredCaller:
                 kind = "malformed output" if "Length" in type(err).__name__ else "call failed"
                 reason = f"{kind}: {type(err).__name__}: {str(err)[:300]}"
                 continue
+            if not isinstance(result, dict):  # include_raw=True always answers a dict
+                raise TypeError(f"{schema.__name__}: expected a dict, got {type(result).__name__}")
             message = result.get("raw")
             raw = str(getattr(message, "content", "") or "")
             usage = getattr(message, "usage_metadata", None) or {}

@@ -95,7 +95,6 @@ class Subjects:
         self, expert_id: str, task: Task, instance: TaskInstance
     ) -> EvalRecord | None:
         started = time.perf_counter()
-        base = {"expert_id": expert_id, "task_id": task.id, "instance_id": instance.id}
         messages = [
             {"role": "user", "content": self.prompt.render(instruction=question_text(instance))}
         ]
@@ -106,9 +105,17 @@ class Subjects:
             return None
         except Exception as err:  # any failure is recorded, never raised
             log.warning("%s on %s/%s failed: %s", expert_id, task.id, instance.id, err)
-            return EvalRecord(**base, score=0.0, error=f"subject failed: {err}"[:500])
+            return EvalRecord(
+                expert_id=expert_id,
+                task_id=task.id,
+                instance_id=instance.id,
+                score=0.0,
+                error=f"subject failed: {err}"[:500],
+            )
         record = EvalRecord(
-            **base,
+            expert_id=expert_id,
+            task_id=task.id,
+            instance_id=instance.id,
             score=0.0,
             response=reply.text,
             tokens=reply.completion_tokens,

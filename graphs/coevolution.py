@@ -13,7 +13,7 @@ at most the in-flight work.
 
 from typing import Any, Literal
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from acdc.context import Context
@@ -97,7 +97,7 @@ def report(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 def route_report(state: RunState) -> Literal["breed", "__end__"]:
     """Loop until a budget is spent or a stop was requested."""
-    return END if state.get("stop_reason") else "breed"
+    return "__end__" if state.get("stop_reason") else "breed"  # "__end__" is langgraph's END
 
 
 builder = StateGraph(RunState, context_schema=Context)

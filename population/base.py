@@ -54,7 +54,8 @@ class BaseWeights:
         if path is None:
             raise KeyError(f"base model {self.folder} has no module {module}")
         with safe_open(str(path), framework="pt") as handle:
-            return handle.get_tensor(module + ".weight").float()
+            tensor: torch.Tensor = handle.get_tensor(module + ".weight")
+            return tensor.float()
 
     @cached_property
     def name(self) -> str:

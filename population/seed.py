@@ -93,8 +93,9 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
     except Exception as err:  # transformers raises many types for a bad GGUF
         raise SeedError(f"cannot load GGUF {gguf}: {err}") from err
     # save_pretrained refuses models loaded through a quantizer; the weights are plain
-    # bf16 tensors after dequantization, so the marker is dropped.
-    model.hf_quantizer = None
+    # bf16 tensors after dequantization, so the marker is dropped. (torch types Module
+    # attribute assignment as Tensor | Module only, though any value may be set.)
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(str(out_dir))

@@ -92,5 +92,6 @@ def describe(operator: Any) -> dict[str, Any]:
 
 
 def _kind_of(factory: Callable[..., Any]) -> str:
-    target = getattr(factory, "func", factory)
+    # An operator class, or a partial of one: ``kind`` is a class attribute of the class.
+    target: Any = getattr(factory, "func", factory)
     return str(target.kind)
