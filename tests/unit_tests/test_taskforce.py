@@ -327,3 +327,11 @@ def test_eval_coverage_reports_and_caches_every_answer(
         assert force["judge_fallbacks"] == sum(len(set(texts)) > 1 for texts in answers)
     assert failing["task_forces"]["greedy"]["judge_fallbacks"] > 0
     assert "the judge failed on" in printed
+
+    # The seed alone answers even where no task force holds it at the members' temperature.
+    (ctx.run_dir / "eval" / "answers.jsonl").unlink()
+    main([*args, "--n", "1"])
+    single = json.loads((ctx.run_dir / "eval" / "example_benchmark-n1.json").read_text())
+    held = {(m, f["temperature"]) for f in single["task_forces"].values() for m in f["members"]}
+    assert ("base", 0.0) not in held
+    assert single["seed"]["accuracy"] == seed_alone > 0
