@@ -25,10 +25,9 @@ test: setup  ## every test: unit and the real vLLM CPU stack
 test-unit: setup  ## the fast unit tests only
 	$(PY) -m pytest -q tests/unit_tests
 
-lint: setup  ## ruff and mypy
+lint: typecheck  ## ruff and mypy
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	bash scripts/typecheck.sh
 
 typecheck: setup  ## strict mypy on the installed package layout
 	bash scripts/typecheck.sh
