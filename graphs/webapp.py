@@ -3,21 +3,29 @@
 Any OpenAI client can then use a task force like one model: model ``taskforce``
 answers best-of-N with the configured selector (or asks the routed member, with
 ``taskforce_router``), and each member's id asks that member alone. Only what a chat
-client needs is served: ``GET /v1/models`` and non-streaming
-``POST /v1/chat/completions``. A reply is a standard chat completion plus an ``acdc``
-object naming the winning member, why it won, and every member's answer. The request
-may carry ``selector`` (``extra_body`` in the OpenAI client) to override the selector.
+client needs is served: ``GET /v1/models`` and ``POST /v1/chat/completions``. A reply is
+a standard chat completion plus an ``acdc`` object naming the winning member, why it
+won, and every member's answer. The request may carry ``selector`` (``extra_body`` in
+the OpenAI client) to override the selector.
+
+With ``stream=True`` the reply is server-sent events as any OpenAI-compatible server
+sends them, but only once the pick is made (best-of-N needs every member's whole
+answer first): the role, the chosen answer in chunks, a last chunk with the finish
+reason and the ``acdc`` object, then (``stream_options.include_usage``) a usage chunk
+with no choices, then ``[DONE]``. A failure before the pick is a plain JSON error.
 """
 
+import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from acdc.agents.selectors import SelectorName
@@ -43,6 +51,14 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``: ``include_usage`` adds a usage chunk at the end."""
+
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
 class ChatRequest(BaseModel):
     """The OpenAI chat completion request; parameters not listed are accepted and ignored."""
 
@@ -54,6 +70,7 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     selector: SelectorName | None = None
 
 
@@ -84,9 +101,9 @@ def create_app(ctx: Context) -> FastAPI:
         return {"object": "list", "data": data}
 
     @app.post("/v1/chat/completions", response_model=None)
-    async def chat_completions(request: ChatRequest) -> JSONResponse | dict[str, Any]:
-        if request.stream:
-            return error(400, "streaming is not supported", "invalid_request_error")
+    async def chat_completions(
+        request: ChatRequest,
+    ) -> JSONResponse | StreamingResponse | dict[str, Any]:
         if request.model not in models:
             message = f"model {request.model!r} does not exist; this server has: {models}"
             return error(404, message, "model_not_found")
@@ -108,7 +125,11 @@ def create_app(ctx: Context) -> FastAPI:
         result = await graph.ainvoke(state, context=ctx)
         if result["error"]:
             return error(502, result["error"], "server_error")
-        return completion(request.model, result)
+        body = completion(request.model, result)
+        if request.stream:
+            usage = request.stream_options is not None and request.stream_options.include_usage
+            return StreamingResponse(sse_events(body, usage), media_type="text/event-stream")
+        return body
 
     return app
 
@@ -146,6 +167,43 @@ def completion(model: str, result: dict[str, Any]) -> dict[str, Any]:
             ],
         },
     }
+
+
+STREAM_PIECE = 16
+"""Characters per content chunk of a streamed answer (cut at whitespace when possible)."""
+
+
+def pieces(text: str, size: int = STREAM_PIECE) -> list[str]:
+    """``text`` cut into chunks of about ``size`` characters that join back to it."""
+    out: list[str] = []
+    while text:
+        cut = text.find(" ", size)
+        cut = cut + 1 if 0 <= cut < 4 * size else size
+        out.append(text[:cut])
+        text = text[cut:]
+    return out
+
+
+def sse_events(body: dict[str, Any], include_usage: bool) -> Iterator[str]:
+    """The server-sent events of a chat completion ``body`` streamed as chunks.
+
+    Every chunk has the completion's id, creation time and model; the chunk with the
+    finish reason carries ``acdc``, and the usage chunk (asked for) has no choices.
+    """
+    head = {k: body[k] for k in ("id", "created", "model")} | {"object": "chat.completion.chunk"}
+    choice = body["choices"][0]
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        payload = head | {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(payload | extra)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in pieces(choice["message"]["content"]):
+        yield chunk({"content": piece})
+    yield chunk({}, choice["finish_reason"], acdc=body["acdc"])
+    if include_usage:
+        yield f"data: {json.dumps(head | {'choices': [], 'usage': body['usage']})}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def serve(ctx: Context, host: str, port: int) -> None:

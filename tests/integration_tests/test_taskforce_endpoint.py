@@ -89,5 +89,17 @@ def test_a_member_id_asks_that_member_alone(endpoint: tuple[openai.OpenAI, list[
     details = (reply.model_extra or {})["acdc"]
     assert (details["winner"], details["decided_by"]) == (child, "single")
     assert reply.choices[0].message.content.strip()
+    chunks = list(
+        client.chat.completions.create(
+            model=child,
+            messages=QUESTION,
+            max_tokens=32,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed.strip() and chunks[-1].usage is not None and chunks[-1].usage.completion_tokens
+    assert (chunks[-2].model_extra or {})["acdc"]["winner"] == child
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         client.chat.completions.create(model="no-such-expert", messages=QUESTION)

@@ -7,12 +7,16 @@ words come from tests/fake_stack (an expert solves a question by a fixed hash ru
 import asyncio
 import hashlib
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import openai
 import pytest
 import torch
+import uvicorn
 from fastapi.testclient import TestClient
 
 from acdc.agents.selectors import majority
@@ -21,7 +25,7 @@ from acdc.context import Context
 from acdc.graphs.coverage_eval import load_benchmark
 from acdc.graphs.taskforce import graph
 from acdc.graphs.taskforce_resources import close_all
-from acdc.graphs.webapp import create_app
+from acdc.graphs.webapp import create_app, pieces
 from acdc.population.base import BaseWeights
 from acdc.population.experts import ExpertRecord, ExpertStore
 from acdc.population.lora import LoraDelta
@@ -253,10 +257,65 @@ def test_the_web_app_speaks_openai_chat_completions(
     assert alone.json()["acdc"]["winner"] == "e1"
     missing = client.post("/v1/chat/completions", json={"model": "gpt-4", "messages": messages})
     assert missing.status_code == 404 and "does not exist" in missing.json()["error"]["message"]
-    stream = {"model": "taskforce", "messages": messages, "stream": True}
-    assert client.post("/v1/chat/completions", json=stream).status_code == 400
     bad = client.post("/v1/chat/completions", json={"model": "taskforce", "messages": []})
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_the_web_app_streams_like_an_openai_server(
+    ctx: Context, stack: tuple[FakePopulation, StubOpenAI]
+) -> None:
+    population, _ = stack
+    members = ["e1", "e3", "base"]
+    question = next(
+        q for q in population.references if len(set(expected_answers(population, members, q))) > 1
+    )
+    web = uvicorn.Server(
+        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    try:
+        while not web.started:
+            time.sleep(0.05)
+        port = web.servers[0].sockets[0].getsockname()[1]
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="-", timeout=60)
+        stream = client.chat.completions.create(
+            model="taskforce",
+            messages=[{"role": "user", "content": question}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = list(stream)
+        quiet = client.chat.completions.create(
+            model="e1", messages=[{"role": "user", "content": question}], stream=True
+        )
+        alone = list(quiet)
+    finally:
+        web.should_exit = True
+        thread.join(timeout=30)
+    assert {c.object for c in chunks} == {"chat.completion.chunk"} and len(
+        {c.id for c in chunks}
+    ) == 1
+    with_choices = [c for c in chunks if c.choices]
+    assert with_choices[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in with_choices)
+    final = with_choices[-1]
+    assert final.choices[0].finish_reason == "stop"
+    details = (final.model_extra or {})["acdc"]
+    assert details["members"] == members and details["decided_by"] == "judge"
+    texts = expected_answers(population, members, question)
+    assert text == texts[members.index(details["winner"])]
+    assert len(with_choices) >= 3  # the role, the answer, the end
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 3 * 8 + 15
+    assert alone[-1].usage is None and alone[-1].choices[0].finish_reason == "stop"
+    assert "".join(c.choices[0].delta.content or "" for c in alone) == texts[0]
+
+
+def test_stream_pieces_join_back_to_the_text() -> None:
+    text = "Answer: the capital of Japan is Tokyo, and " + "x" * 70 + " end"
+    parts = pieces(text, 16)
+    assert "".join(parts) == text and all(0 < len(p) <= 64 for p in parts) and len(parts) > 3
 
 
 def solves(expert_id: str, instruction: str) -> bool:
