@@ -250,6 +250,13 @@ class Context:
     answer_max_tokens: int = field(
         default=256, metadata=_desc("Max new tokens of a task force member's answer.")
     )
+    eval_max_tokens: int = field(
+        default=0,
+        metadata=_desc(
+            "Max new tokens of a benchmark answer in acdc eval coverage (0 = "
+            "subject_max_tokens, the limit the run's tasks were answered with)."
+        ),
+    )
     answer_temperature: float = field(
         default=0.0, metadata=_desc("Sampling temperature of task force members.")
     )
@@ -388,6 +395,8 @@ class Context:
             raise ConfigError("reflection_rounds must be >= 0")
         if self.taskforce_size < 1:
             raise ConfigError(f"taskforce_size must be at least 1, got {self.taskforce_size}")
+        if self.eval_max_tokens < 0:
+            raise ConfigError(f"eval_max_tokens must be >= 0, got {self.eval_max_tokens}")
         if self.answer_max_tokens < 1:
             raise ConfigError(f"answer_max_tokens must be positive, got {self.answer_max_tokens}")
         if len(set(self.taskforce_required)) != len(self.taskforce_required):

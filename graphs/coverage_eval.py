@@ -11,10 +11,12 @@ question counts when some member answers it right: DESIGN.md section 4) next to 
 coverage of the run's task pool, and its best-of-N accuracy with every selector (what
 the task force would return).
 
-Members answer with the subject prompt (ending in an ``Answer:`` line) and are graded
-like tasks: an option letter for multiple choice; otherwise the normalized final
-answer, or its number when the reference is a number. Majority votes on the same
-extracted answers.
+Members answer with the subject prompt (ending in an ``Answer:`` line), with the
+subjects' token limit (``eval_max_tokens``, 0 = ``subject_max_tokens``), and are graded
+like tasks by the strict extractors of ``agents/answers.py``: an option letter for
+multiple choice; otherwise the normalized final answer, or its number when the
+reference is a number. Majority votes on the same extracted answers. An answer cut at
+the token limit before it states an answer is unanswered (wrong, and counted apart).
 
 Every answer is cached in ``<run>/eval/answers.jsonl`` (append-only), keyed by expert,
 exact prompt, temperature, sample and token limit. A rerun or a smaller N generates
@@ -37,7 +39,13 @@ from typing import Any
 import numpy as np
 
 from acdc import atomic
-from acdc.agents.answers import choice_letter, final_answer, normalize, numeric_answer
+from acdc.agents.answers import (
+    choice_letter,
+    final_answer,
+    has_answer,
+    normalize,
+    numeric_answer,
+)
 from acdc.agents.judge import Judge
 from acdc.agents.selectors import SELECTORS, select
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
@@ -67,24 +75,28 @@ class BenchmarkItem:
         lines = [f"{LETTERS[i]}. {option}" for i, option in enumerate(self.options)]
         return "\n".join([self.question, *lines])
 
-    def key(self, text: str) -> str | None:
-        """The answer ``text`` gives, in the form it is graded and voted on."""
+    def key(self, text: str, truncated: bool = False) -> str | None:
+        """The answer ``text`` gives, in the form it is graded and voted on.
+
+        ``truncated``: the answer was cut at the token limit, so only an explicit
+        answer counts (no guess from the last line the reasoning reached).
+        """
         if self.options:
-            letter: str | None = choice_letter(text, list(self.options))
+            letter: str | None = choice_letter(text, list(self.options), truncated=truncated)
             return letter
         if _number(self.answer) is not None:
-            value, _ = numeric_answer(text)
+            value, _ = numeric_answer(text, truncated=truncated)
             return None if value is None else _number_key(value)
-        found = final_answer(text)
+        found = final_answer(text, truncated=truncated)
         return normalize(found) if found is not None else None
 
-    def correct(self, text: str) -> bool:
+    def correct(self, text: str, truncated: bool = False) -> bool:
         """Whether ``text`` answers this item right."""
         if self.options:
-            return self.key(text) == self.answer
+            return self.key(text, truncated) == self.answer
         reference = _number(self.answer)
         wanted = _number_key(reference) if reference is not None else normalize(self.answer)
-        return self.key(text) == wanted
+        return self.key(text, truncated) == wanted
 
 
 def _number(text: str) -> float | None:
@@ -163,12 +175,17 @@ def slots_of(force: TaskForce) -> list[Slot]:
 
 
 class AnswerCache:
-    """``answers.jsonl``: every generated answer, keyed; each key is written once."""
+    """``answers.jsonl``: every generated answer, keyed; each key is written once.
+
+    Each record keeps the server's ``finish_reason``, so an answer cut at the token
+    limit is known as such (older records without it: cut when it used every token).
+    """
 
     def __init__(self, path: Path, max_tokens: int) -> None:
         self.max_tokens = max_tokens
         self._log = JsonlLog(path)
         self._texts: dict[tuple[Any, ...], str] = {}
+        self._cut: set[tuple[Any, ...]] = set()
         for record in self._log.records():
             key = (
                 record["expert_id"],
@@ -177,7 +194,13 @@ class AnswerCache:
                 record["sample"],
                 record["max_tokens"],
             )
-            self._texts.setdefault(key, record["text"])
+            if key in self._texts:
+                continue
+            self._texts[key] = record["text"]
+            reason = record.get("finish_reason")
+            used_all = int(record.get("completion_tokens", 0)) >= int(record["max_tokens"])
+            if reason == "length" or (reason is None and used_all):
+                self._cut.add(key)
 
     def _key(self, slot: Slot, prompt: str) -> tuple[Any, ...]:
         digest = hashlib.sha256(prompt.encode()).hexdigest()
@@ -187,7 +210,13 @@ class AnswerCache:
         """The cached answer of ``slot`` to ``prompt``, or None."""
         return self._texts.get(self._key(slot, prompt))
 
-    def add(self, slot: Slot, prompt: str, text: str, tokens: int) -> None:
+    def truncated(self, slot: Slot, prompt: str) -> bool:
+        """Whether the cached answer was cut at the token limit."""
+        return self._key(slot, prompt) in self._cut
+
+    def add(
+        self, slot: Slot, prompt: str, text: str, tokens: int, finish_reason: str = "stop"
+    ) -> None:
         """Store one answer (a second one for the same key is ignored)."""
         key = self._key(slot, prompt)
         if key in self._texts:
@@ -202,9 +231,12 @@ class AnswerCache:
                 "max_tokens": max_tokens,
                 "text": text,
                 "completion_tokens": tokens,
+                "finish_reason": finish_reason,
             }
         )
         self._texts[key] = text
+        if finish_reason == "length":
+            self._cut.add(key)
 
 
 async def generate(
@@ -234,11 +266,11 @@ async def generate(
             result = await client.chat(
                 slot.expert_id,
                 [{"role": "user", "content": prompt}],
-                max_tokens=ctx.answer_max_tokens,
+                max_tokens=cache.max_tokens,
                 temperature=slot.temperature,
                 **extra,
             )
-        cache.add(slot, prompt, result.text, result.completion_tokens)
+        cache.add(slot, prompt, result.text, result.completion_tokens, result.finish_reason)
         done, tokens = done + 1, tokens + result.completion_tokens
         progress.update(done, tokens=tokens)
 
@@ -255,35 +287,45 @@ async def best_of_n(
     name: str,
     ctx: Context,
     progress: Progress | None = None,
+    cut: list[list[bool]] | None = None,
 ) -> tuple[dict[str, float], int]:
     """Accuracy of each selector's pick, and how many judge picks fell back to majority.
 
-    ``answers[q]`` are the members' answers to ``q``. The fallback count tells a judge
+    ``answers[q]`` are the members' answers to ``q``; ``cut[q]`` tells which were cut at
+    the token limit (those count only with an explicit answer). The fallback count tells a judge
     that fails (malformed output, context too short for N answers) from one that picks
     badly.
 
     Every pick runs at once; the judge's own concurrency limit paces the calls, so the
     server batches them.
     """
+    flags = cut if cut is not None else [[False] * len(texts) for texts in answers]
     jobs = [
-        (selector, item, texts)
+        (selector, item, texts, cuts)
         for selector in SELECTORS
-        for item, texts in zip(items, answers, strict=True)
+        for item, texts, cuts in zip(items, answers, flags, strict=True)
     ]
 
-    async def correct(selector: str, item: BenchmarkItem, texts: list[str]) -> tuple[bool, bool]:
+    async def correct(
+        selector: str, item: BenchmarkItem, texts: list[str], cuts: list[bool]
+    ) -> tuple[bool, bool]:
         seed = f"{ctx.random_seed}|{name}|{selector}|{item.instruction()}"
         rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
-        pick = await select(selector, item.instruction(), texts, judge=judge, rng=rng, key=item.key)
+        cut_texts = {text for text, was_cut in zip(texts, cuts, strict=True) if was_cut}
+
+        def key(text: str) -> str | None:
+            return item.key(text, text in cut_texts)
+
+        pick = await select(selector, item.instruction(), texts, judge=judge, rng=rng, key=key)
         if progress is not None:
             progress.update(progress.done + 1, tokens=progress.tokens + pick.tokens)
-        return item.correct(texts[pick.index]), pick.selector != selector
+        return item.correct(texts[pick.index], cuts[pick.index]), pick.selector != selector
 
     results = await asyncio.gather(*(correct(*job) for job in jobs))
     accuracy = {
         selector: sum(
             right
-            for (chosen, _, _), (right, _) in zip(jobs, results, strict=True)
+            for (chosen, _, _, _), (right, _) in zip(jobs, results, strict=True)
             if chosen == selector
         )
         / len(items)
@@ -313,11 +355,27 @@ async def _evaluate(
     def texts(slot: Slot) -> list[str]:
         return [cache.get(slot, p) or "" for p in prompts]
 
+    def cuts(slot: Slot) -> list[bool]:
+        return [cache.truncated(slot, p) for p in prompts]
+
     def right(slot: Slot) -> list[bool]:
-        return [item.correct(text) for item, text in zip(items, texts(slot), strict=True)]
+        return [
+            item.correct(text, cut)
+            for item, text, cut in zip(items, texts(slot), cuts(slot), strict=True)
+        ]
+
+    def unanswered(slot: Slot) -> int:
+        """Answers cut at the token limit before stating an answer."""
+        return sum(c and not has_answer(t) for t, c in zip(texts(slot), cuts(slot), strict=True))
 
     members = {
         s.expert_id: sum(right(s)) / len(items)
+        for force in forces
+        if force.name != "seed_samples"
+        for s in slots_of(force)
+    }
+    cut_members = {
+        s.expert_id: unanswered(s)
         for force in forces
         if force.name != "seed_samples"
         for s in slots_of(force)
@@ -328,7 +386,8 @@ async def _evaluate(
         slots = slots_of(force)
         solved = np.array([right(s) for s in slots], dtype=bool)
         answers = [list(row) for row in zip(*(texts(s) for s in slots), strict=True)]
-        accuracy, fallbacks = await best_of_n(judge, items, answers, force.name, ctx, progress)
+        cut = [list(row) for row in zip(*(cuts(s) for s in slots), strict=True)]
+        accuracy, fallbacks = await best_of_n(judge, items, answers, force.name, ctx, progress, cut)
         return {
             "members": force.members,
             "temperature": force.temperature,
@@ -337,6 +396,7 @@ async def _evaluate(
             "coverage": coverage(solved, list(range(len(slots)))),
             "best_of_n": accuracy,
             "judge_fallbacks": fallbacks,
+            "unanswered": sum(unanswered(s) for s in slots),
         }
 
     entries = await asyncio.gather(*(entry(force) for force in forces))
@@ -347,10 +407,13 @@ async def _evaluate(
         "n": plan.n,
         "questions": len(items),
         "members": members,
+        "unanswered": cut_members,
+        "max_tokens": cache.max_tokens,
         "seed": {
             "expert_id": seed.expert_id,
             "temperature": seed.temperature,
             "accuracy": sum(right(seed)) / len(items),
+            "unanswered": unanswered(seed),
         },
         "pool_tasks": plan.tasks,
         "task_forces": report,
@@ -372,7 +435,7 @@ def evaluate_coverage(ctx: Context, benchmark: Path, n: int) -> dict[str, Any]:
     ctx = dataclasses.replace(ctx, taskforce_size=n)
     res = taskforce_resources(ctx)
     out = ctx.run_dir / "eval"
-    cache = AnswerCache(out / "answers.jsonl", ctx.answer_max_tokens)
+    cache = AnswerCache(out / "answers.jsonl", ctx.eval_max_tokens or ctx.subject_max_tokens)
     result = {"benchmark": str(benchmark), **asyncio.run(_evaluate(res, ctx, items, cache))}
     path = out / f"{benchmark.stem}-n{n}.json"
     atomic.write_json(path, result)
@@ -388,10 +451,14 @@ def summary(result: dict[str, Any]) -> str:
         f"benchmark {result['benchmark']}: {questions} questions; run {result['run']}; N = {n}",
         f"answers: {result['answers']['generated']} generated, "
         f"{result['answers']['cached']} from the cache",
-        "member accuracy:",
-        *(f"  {expert:<40} {acc:.3f}" for expert, acc in result["members"].items()),
+        f"member accuracy (unanswered: cut at {result.get('max_tokens', '?')} tokens "
+        "before an answer):",
+        *(
+            f"  {expert:<40} {acc:.3f}  unanswered {result.get('unanswered', {}).get(expert, 0)}"
+            for expert, acc in result["members"].items()
+        ),
         f"seed alone (T={seed['temperature']:g}):",
-        f"  {seed['expert_id']:<40} {seed['accuracy']:.3f}",
+        f"  {seed['expert_id']:<40} {seed['accuracy']:.3f}  unanswered {seed.get('unanswered', 0)}",
         f"task forces (coverage of the benchmark and of the run's {result['pool_tasks']} "
         f"tasks, then best-of-{n} accuracy by selector):",
     ]
@@ -403,6 +470,11 @@ def summary(result: dict[str, Any]) -> str:
             lines.append(
                 f"  {'':<13} the judge failed on {force['judge_fallbacks']} of {questions} "
                 "questions (majority decided those)"
+            )
+        if force.get("unanswered"):
+            lines.append(
+                f"  {'':<13} {force['unanswered']} member answers cut before an answer "
+                "(counted wrong)"
             )
         members = ", ".join(force["members"])
         lines.append(f"  {'':<13} members (T={force['temperature']:g}): {members}")

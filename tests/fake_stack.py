@@ -116,6 +116,8 @@ class FakePopulation(LocalJsonServer):
         self.loaded: set[str] = set()
         self.chats: list[tuple[str, str]] = []
         self.block_model_prefix = ""
+        self.truncate: set[str] = set()
+        """Models whose task answers are cut at the token limit before their Answer: line."""
         """Sanity prompts to experts with this id prefix stall until it is cleared."""
         self.blocked = threading.Event()
         super().__init__(port)
@@ -142,10 +144,13 @@ class FakePopulation(LocalJsonServer):
             return 404, {"error": {"message": f"model {model} not found"}}
         prompt = body["messages"][-1]["content"]
         text = self.answer(model, prompt)
+        finish = "stop"
+        if model in self.truncate and text.startswith("Answer: "):
+            text, finish = f"Let me think step by step. It could be {text[8:]}, or", "length"
         with self._lock:
             self.chats.append((model, prompt))
         return 200, {
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"content": text}}],
+            "choices": [{"index": 0, "finish_reason": finish, "message": {"content": text}}],
             "usage": {"prompt_tokens": 20, "completion_tokens": 8},
         }
 

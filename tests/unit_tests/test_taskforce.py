@@ -339,7 +339,15 @@ def test_eval_coverage_reports_and_caches_every_answer(
         assert accuracy == sum(right[expert_id]) / 20
         assert f"{expert_id:<40} {accuracy:.3f}" in printed
     seed_alone = sum(right["base"]) / 20
-    assert result["seed"] == {"expert_id": "base", "temperature": 0.0, "accuracy": seed_alone}
+    assert result["seed"] == {
+        "expert_id": "base",
+        "temperature": 0.0,
+        "accuracy": seed_alone,
+        "unanswered": 0,
+    }
+    # Benchmark answers get the subjects' token limit, not the endpoint's shorter one.
+    limits = {r["max_tokens"] for r in population.requests if "messages" in r}
+    assert limits == {ctx.subject_max_tokens} and ctx.subject_max_tokens > ctx.answer_max_tokens
     assert f"{'base':<40} {seed_alone:.3f}" in printed.split("seed alone (T=0):")[1]
     forces = result["task_forces"]
     assert set(forces) == {"greedy", "top_fitness", "random", "seed_samples"}
@@ -394,3 +402,21 @@ def test_eval_coverage_reports_and_caches_every_answer(
     held = {(m, f["temperature"]) for f in single["task_forces"].values() for m in f["members"]}
     assert ("base", 0.0) not in held
     assert single["seed"]["accuracy"] == seed_alone > 0
+
+
+def test_eval_coverage_counts_answers_cut_before_their_answer_line_as_unanswered(
+    ctx: Context, stack: tuple[FakePopulation, StubOpenAI], capsys: pytest.CaptureFixture[str]
+) -> None:
+    population, _ = stack
+    population.truncate = {"e3"}  # its reasoning names the right answer, then the cut
+    args = ["eval", "coverage", "--run", str(ctx.run_dir), "--benchmark", str(BENCHMARK)]
+    main([*args, "--n", "3"])
+    printed = capsys.readouterr().out
+    result = json.loads((ctx.run_dir / "eval" / "example_benchmark-n3.json").read_text())
+    assert result["members"]["e3"] == 0.0 and result["unanswered"]["e3"] == 20
+    assert result["unanswered"]["e1"] == 0 and result["members"]["e1"] > 0
+    assert f"{'e3':<40} 0.000  unanswered 20" in printed
+    assert result["task_forces"]["greedy"]["unanswered"] == 20
+    assert "20 member answers cut before an answer (counted wrong)" in printed
+    cached = [json.loads(line) for line in (ctx.run_dir / "eval" / "answers.jsonl").open()]
+    assert {r["finish_reason"] for r in cached if r["expert_id"] == "e3"} == {"length"}
