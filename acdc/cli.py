@@ -79,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     with PopulationServer(ctx, population.base_dir) as server:
 
         async def load_all() -> None:
-            async with open_client(ctx, server.url, population.store) as client:
+            async with open_client(ctx, server.urls, population.store) as client:
                 for expert_id in to_load[: ctx.max_loaded_adapters]:
                     await client.ensure_loaded(expert_id)
 
@@ -108,7 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     with PopulationServer(ctx, population.base_dir) as server:
 
         async def ask() -> None:
-            async with open_client(ctx, server.url, population.store) as client:
+            async with open_client(ctx, server.urls, population.store) as client:
                 for expert_id in [ctx.served_model_name, *children]:
                     if expert_id != ctx.served_model_name:
                         verdict = await check_expert(client, expert_id)

@@ -71,7 +71,12 @@ class Context:
         default=0.25, metadata=_desc("Std of the Gaussian noise on singular values.")
     )
     mutation_keep_rank: int = field(
-        default=8, metadata=_desc("Top-k singular values perturbed per weight matrix.")
+        default=4,
+        metadata=_desc(
+            "Top-k singular values perturbed per weight matrix. Keep it well below "
+            "lora_rank: the child is recompressed to the rank cap, which would otherwise "
+            "truncate the mutation (expert.json records the recompression error)."
+        ),
     )
     mutation_svd: SvdMethod = field(
         default="lowrank",
@@ -86,6 +91,14 @@ class Context:
     token_budget: int = field(
         default=0,
         metadata=_desc("Stop after this many generated tokens, all roles together (0 = none)."),
+    )
+    cost_budget_usd: float = field(
+        default=0.0,
+        metadata=_desc(
+            "Stop starting role calls when spent plus in-flight USD would pass this, let "
+            "those in flight finish and end the run, resumable with a larger budget "
+            "(0 = none; costs from the <role>_price fields)."
+        ),
     )
     initial_population: int = field(
         default=8, metadata=_desc("Experts bred from the seeds before the first generation.")
@@ -159,6 +172,12 @@ class Context:
         metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
     scientist_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    scientist_price: list[float] = field(
+        default_factory=list,
+        metadata=_desc(
+            "USD per million input and output tokens of the scientist model ([] = free)."
+        ),
+    )
     judge_model: str = field(
         default="", metadata=_desc("Model of the judge: '' = local base, or provider:model.")
     )
@@ -173,6 +192,10 @@ class Context:
         metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
     judge_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    judge_price: list[float] = field(
+        default_factory=list,
+        metadata=_desc("USD per million input and output tokens of the judge model ([] = free)."),
+    )
     curator_model: str = field(
         default="",
         metadata=_desc("Model of the curator's novelty check: '' = local base, or provider:model."),
@@ -189,6 +212,10 @@ class Context:
         metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
     curator_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    curator_price: list[float] = field(
+        default_factory=list,
+        metadata=_desc("USD per million input and output tokens of the curator model ([] = free)."),
+    )
     prompts_dir: str = field(
         default="",
         metadata=_desc("Folder of your own prompt files; a file there replaces the bundled one."),
@@ -197,7 +224,18 @@ class Context:
         default=1, metadata=_desc("Self-reflection rounds of the scientist per task.")
     )
     novelty_threshold: float = field(
-        default=0.7, metadata=_desc("Cosine similarity above which a new task is a duplicate.")
+        default=0.7,
+        metadata=_desc(
+            "Cosine similarity at or above which an accepted task is shown to the LLM's "
+            "'interestingly new' check of a new task."
+        ),
+    )
+    duplicate_threshold: float = field(
+        default=0.95,
+        metadata=_desc(
+            "Cosine similarity above which a new task is refused as near-identical, "
+            "without asking the LLM (a harder/easier variant's own lineage excepted)."
+        ),
     )
     novelty_neighbours: int = field(
         default=3, metadata=_desc("Nearest tasks shown to the scientist and the novelty check.")
@@ -269,6 +307,13 @@ class Context:
         default="",
         metadata=_desc("Attach to a running vLLM server at this URL instead of starting one."),
     )
+    server_urls: list[str] = field(
+        default_factory=list,
+        metadata=_desc(
+            "Attach to several running vLLM servers (one per node or GPU) instead of starting "
+            "one: requests go to the one with the fewest in flight, adapters load where needed."
+        ),
+    )
     vllm_device: VllmDevice = field(
         default="auto",
         metadata=_desc("vLLM build to start: auto (by what is installed), cpu, gpu."),
@@ -293,6 +338,32 @@ class Context:
     kv_cache_gib: int = field(default=2, metadata=_desc("KV cache GiB on CPU (vLLM)."))
     gpu_memory_utilization: float = field(
         default=0.85, metadata=_desc("Share of GPU memory vLLM may use (GPU build).")
+    )
+    tensor_parallel_size: int = field(
+        default=1,
+        metadata=_desc(
+            "GPUs one engine of the started server spans (vLLM --tensor-parallel-size)."
+        ),
+    )
+    data_parallel_size: int = field(
+        default=1,
+        metadata=_desc(
+            "Engines of the started server behind its one endpoint, each a full copy of the "
+            "model (vLLM --data-parallel-size); a runtime adapter load reaches all of them."
+        ),
+    )
+    data_parallel_size_local: int = field(
+        default=0,
+        metadata=_desc(
+            "Of those engines, how many run on this node (0 = all); the rest run on the "
+            "other nodes of a Ray cluster (data_parallel_backend: ray)."
+        ),
+    )
+    data_parallel_backend: Literal["mp", "ray"] = field(
+        default="mp",
+        metadata=_desc(
+            "How the engines start: mp (processes on this node) or ray (a Ray cluster)."
+        ),
     )
     dtype: str = field(
         default="auto",
@@ -362,6 +433,8 @@ class Context:
             "adapt_parents",
             "subject_max_tokens",
             "subject_concurrency",
+            "tensor_parallel_size",
+            "data_parallel_size",
         )
         for name in positive:
             if getattr(self, name) <= 0:
@@ -384,6 +457,7 @@ class Context:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in (
             "novelty_threshold",
+            "duplicate_threshold",
             "contamination_threshold",
             "novel_unrelated_share",
             "pass_threshold",
@@ -393,6 +467,31 @@ class Context:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.reflection_rounds < 0:
             raise ConfigError("reflection_rounds must be >= 0")
+        if self.cost_budget_usd < 0:
+            raise ConfigError(f"cost_budget_usd must be >= 0, got {self.cost_budget_usd}")
+        for role in ("scientist", "judge", "curator"):
+            name = f"{role}_price"
+            try:
+                price = [float(v) for v in getattr(self, name)]
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"{name}: prices must be numbers") from err
+            if len(price) not in (0, 2) or any(v < 0 for v in price):
+                raise ConfigError(f"{name} must be [] or [input, output] USD >= 0, got {price}")
+            setattr(self, name, price)
+        if not 0 <= self.data_parallel_size_local <= self.data_parallel_size:
+            raise ConfigError(
+                f"data_parallel_size_local must be in 0..data_parallel_size "
+                f"({self.data_parallel_size}), got {self.data_parallel_size_local}"
+            )
+        if (
+            self.data_parallel_size_local not in (0, self.data_parallel_size)
+            and self.data_parallel_backend != "ray"
+        ):
+            raise ConfigError(
+                "data_parallel_size_local: engines on other nodes need data_parallel_backend: ray"
+            )
+        if self.server_url and self.server_urls:
+            raise ConfigError("server_urls: set server_url or server_urls, not both")
         if self.taskforce_size < 1:
             raise ConfigError(f"taskforce_size must be at least 1, got {self.taskforce_size}")
         if self.eval_max_tokens < 0:
@@ -419,6 +518,17 @@ class Context:
                 raise ConfigError(
                     f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}"
                 )
+
+    @property
+    def attached_urls(self) -> list[str]:
+        """Population servers to attach to (``server_urls`` or ``server_url``); [] = start one."""
+        urls = self.server_urls or ([self.server_url] if self.server_url else [])
+        return [url.rstrip("/") for url in urls]
+
+    @property
+    def pool_target(self) -> int:
+        """Active tasks the initial pool grows to: ``initial_pool``, capped by ``pool_max``."""
+        return min(self.initial_pool, self.pool_max)
 
     @property
     def run_dir(self) -> Path:

@@ -58,6 +58,9 @@ def preflight(ctx: Context) -> None:
         url = getattr(ctx, field)
         if url and not _reachable(url):
             raise ConfigError(f"{field}: nothing answers at {url}")
+    for url in ctx.server_urls:
+        if not _reachable(url):
+            raise ConfigError(f"server_urls: nothing answers at {url}")
     if ctx.embedding_base_url and not _reachable(ctx.embedding_base_url):
         raise ConfigError(f"embedding_base_url: nothing answers at {ctx.embedding_base_url}")
     if (

@@ -67,13 +67,13 @@ class RunResources:
     def ensure_server(self) -> None:
         """Restart a dead owned server, or wait for an attached one to come back."""
         if not self.server.healthy():
-            log.warning("population server at %s is down; restarting", self.server.url)
+            log.warning("population server(s) %s down; restarting", self.server.urls)
             self.server.restart()
 
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[PopulationClient]:
         """A population client bound to the running event loop, closed after use."""
-        async with open_client(self.ctx, self.server.url, self.population.store) as client:
+        async with open_client(self.ctx, self.server.urls, self.population.store) as client:
             yield client
 
     def judge(self) -> Judge:

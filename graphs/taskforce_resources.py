@@ -128,7 +128,7 @@ class TaskForceResources:
     @contextlib.asynccontextmanager
     async def client(self) -> AsyncIterator[PopulationClient]:
         """A population client for the running event loop, closed after use."""
-        async with open_client(self.ctx, self.server.url, self.population.store) as client:
+        async with open_client(self.ctx, self.server.urls, self.population.store) as client:
             yield client
 
     def judge(self, ctx: Context) -> Judge:

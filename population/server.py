@@ -90,7 +90,27 @@ def launch_command(
         ]
     if device == "gpu":
         command += ["--gpu-memory-utilization", str(ctx.gpu_memory_utilization)]
-    return command + list(ctx.vllm_extra_args)
+    return command + parallel_args(ctx) + list(ctx.vllm_extra_args)
+
+
+def parallel_args(ctx: Context) -> list[str]:
+    """The flags of vLLM's own parallelism: tensor parallel engines, data parallel copies.
+
+    Data parallel engines sit behind the one endpoint, and vLLM forwards a runtime
+    ``load_lora_adapter`` to every engine (checked on the CPU build with two engines), so
+    the client needs nothing per engine. With the Ray backend the engines beyond
+    ``data_parallel_size_local`` start on the other nodes of the Ray cluster.
+    """
+    args: list[str] = []
+    if ctx.tensor_parallel_size > 1:
+        args += ["--tensor-parallel-size", str(ctx.tensor_parallel_size)]
+    if ctx.data_parallel_size > 1:
+        args += ["--data-parallel-size", str(ctx.data_parallel_size)]
+        if ctx.data_parallel_size_local:
+            args += ["--data-parallel-size-local", str(ctx.data_parallel_size_local)]
+    if ctx.data_parallel_backend == "ray":
+        args += ["--data-parallel-backend", "ray"]
+    return args
 
 
 def server_dtype(setting: str, device: Literal["cpu", "gpu"]) -> str:
@@ -195,7 +215,10 @@ class PopulationServer:
         self.log_path = log_path or ctx.run_dir / "logs" / "vllm.log"
         self.pid_file = pid_file
         self.process: subprocess.Popen[bytes] | None = None
-        self.url = ctx.server_url.rstrip("/") or f"http://{ctx.vllm_host}:{ctx.vllm_port}"
+        self.urls = ctx.attached_urls or [f"http://{ctx.vllm_host}:{ctx.vllm_port}"]
+        """Every population server: the attached ones, or the one this controller starts."""
+        self.url = self.urls[0]
+        """The first of them (the roles' default OpenAI-compatible server)."""
 
     @classmethod
     def for_run(cls, ctx: Context, model_dir: Path) -> "PopulationServer":
@@ -208,8 +231,8 @@ class PopulationServer:
         return self.process is not None
 
     def start(self) -> "PopulationServer":
-        """Attach when ``server_url`` is set, else start vLLM and wait until it is healthy."""
-        if self.ctx.server_url:
+        """Attach when ``server_url(s)`` is set, else start vLLM and wait until it is healthy."""
+        if self.ctx.attached_urls:
             self._wait_attached()
             return self
         if self.model_dir is None:
@@ -264,18 +287,21 @@ class PopulationServer:
             if self.healthy():
                 return
             time.sleep(1.0)
-        raise ServerError(f"no healthy vLLM server at {self.url} (server_url)")
+        raise ServerError(f"no healthy vLLM server at {', '.join(self.urls)} (server_url(s))")
 
     def healthy(self) -> bool:
-        """Whether the server answers its health check."""
-        try:
-            return httpx.get(f"{self.url}/health", timeout=5.0).status_code == 200
-        except httpx.HTTPError:
-            return False
+        """Whether a server answers its health check (any one of several attached)."""
+        for url in self.urls:
+            try:
+                if httpx.get(f"{url}/health", timeout=5.0).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                continue
+        return False
 
     def restart(self) -> None:
         """Restart an owned server (after it died); wait for an attached one to return."""
-        if self.ctx.server_url:
+        if self.ctx.attached_urls:
             self._wait_attached()
             return
         self.stop()
