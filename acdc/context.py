@@ -151,6 +151,13 @@ class Context:
     subject_concurrency: int = field(
         default=64, metadata=_desc("Expert answers in flight at once on the population server.")
     )
+    evaluation_passes: int = field(
+        default=3,
+        metadata=_desc(
+            "Passes over the missing evaluations per phase: a transient failure (timeout, "
+            "429, 5xx) leaves its item missing for the next pass, never a score of 0."
+        ),
+    )
     checkpointer_url: str = field(
         default="",
         metadata=_desc("Postgres URL for LangGraph checkpoints ('' = SQLite in the run folder)."),
@@ -433,6 +440,7 @@ class Context:
             "adapt_parents",
             "subject_max_tokens",
             "subject_concurrency",
+            "evaluation_passes",
             "tensor_parallel_size",
             "data_parallel_size",
         )

@@ -38,6 +38,8 @@ class Grade:
     reasoning: str
     reason: str
     tokens: int
+    transient: bool = False
+    """No score because the judge was busy or unreachable: grade again later."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class Judge:
         """Reasoning, then a score in [0, 1]."""
         outcome = await self.caller.call(Verdict, self.grade_prompt(task, instance, response))
         if outcome.value is None:
-            return Grade(None, "", outcome.reason, outcome.tokens)
+            return Grade(None, "", outcome.reason, outcome.tokens, outcome.transient)
         verdict = outcome.value
         return Grade(verdict.score, verdict.reasoning, "", outcome.tokens)
 

@@ -15,6 +15,7 @@ from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
 from acdc.context import Context
+from acdc.agents.failures import is_transient
 from acdc.models import Role, RoleSettings, load_chat_model
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,9 @@ class Outcome(Generic[T]):
     attempts: int
     raw: str
     tokens: int
+    transient: bool = False
+    """The last attempt failed for a busy or unreachable server (timeout, 429, 5xx), so
+    the same call may succeed later; False for a malformed or refused answer."""
 
     @property
     def ok(self) -> bool:
@@ -54,17 +58,18 @@ class StructuredCaller:
         if method:
             kwargs["method"] = method
         runnable = self.model.with_structured_output(schema, **kwargs)
-        reason, raw, tokens = "", "", 0
+        reason, raw, tokens, transient = "", "", 0, False
         for attempt in range(1, self.retries + 2):
             try:
                 async with self._limit:
                     result = await runnable.ainvoke([HumanMessage(prompt)])
             except ValueError as err:  # the client's schema or JSON check of the reply
-                reason = f"malformed output: {str(err)[:300]}"
+                reason, transient = f"malformed output: {str(err)[:300]}", False
                 continue
             except Exception as err:  # providers raise many types; every one becomes data
                 kind = "malformed output" if "Length" in type(err).__name__ else "call failed"
                 reason = f"{kind}: {type(err).__name__}: {str(err)[:300]}"
+                transient = is_transient(err)
                 continue
             if not isinstance(result, dict):  # include_raw=True always answers a dict
                 raise TypeError(f"{schema.__name__}: expected a dict, got {type(result).__name__}")
@@ -77,10 +82,11 @@ class StructuredCaller:
                 return Outcome(parsed, "", attempt, raw, tokens)
             error = result.get("parsing_error")
             reason = f"malformed output: {str(error)[:300]}" if error else "no structured output"
+            transient = False
         log.warning(
             "%s rejected after %d attempt(s): %s", schema.__name__, self.retries + 1, reason
         )
-        return Outcome(None, reason, self.retries + 1, raw, tokens)
+        return Outcome(None, reason, self.retries + 1, raw, tokens, transient)
 
 
 def caller_for(ctx: Context, role: Role, server_url: str) -> StructuredCaller:

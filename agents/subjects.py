@@ -3,9 +3,14 @@
 Each (expert, task, instance) becomes one evaluation record, written to the run's store
 the moment it is graded, so a killed evaluation keeps everything it finished. Subjects
 answer greedily (temperature 0) and are asked to end with an ``Answer:`` line that the
-deterministic graders extract; rubric tasks go to the judge. A subject or judge failure
-after the client's retries is recorded with its reason and a score of 0, so the
-generation completes and the item is never retried in a loop.
+deterministic graders extract; rubric tasks go to the judge.
+
+Only an answer is a score. A *transient* failure of the subject or the judge (timeout,
+unreachable, HTTP 429 or 5xx after the client's retries; ``agents/failures.py``) leaves
+the triple missing, so the next evaluation pass, the next generation or a resumed run
+asks again. A *final* failure (a 400, a judge that writes no valid verdict) is recorded
+once with its reason and a score of 0, so it is never retried in a loop. An answer cut
+at the token limit before it states one is unanswered: a 0 without grading.
 """
 
 import asyncio
@@ -14,7 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from acdc.agents import graders
+from acdc.agents import answers, graders
+from acdc.agents.failures import is_transient
 from acdc.agents.judge import Judge
 from acdc.population.client import PopulationClient, ServerUnreachableError
 from acdc.prompts.loader import Prompt, load_prompt
@@ -28,6 +34,16 @@ PROMPTS: dict[str, set[str]] = {"subject_answer": {"instruction"}}
 
 Progress = Callable[[int, int, int], None]
 """Called with (done, total, completion tokens so far) after each record."""
+
+EXTRACTED = ("exact", "choice", "numeric", "regex")
+"""Grading modes that read an extracted answer: a cut answer without one is unanswered."""
+
+
+@dataclass(frozen=True)
+class Missing:
+    """An item left unevaluated on purpose (a transient failure): a later pass retries it."""
+
+    reason: str
 
 
 def question_text(instance: TaskInstance) -> str:
@@ -82,6 +98,8 @@ class Subjects:
             if record is None:
                 down.set()
                 return
+            if isinstance(record, Missing):
+                return
             store.add(record)
             done += 1
             tokens += record.tokens
@@ -93,7 +111,8 @@ class Subjects:
 
     async def _answer(
         self, expert_id: str, task: Task, instance: TaskInstance
-    ) -> EvalRecord | None:
+    ) -> EvalRecord | Missing | None:
+        """The graded record; Missing after a transient failure; None when unreachable."""
         started = time.perf_counter()
         messages = [
             {"role": "user", "content": self.prompt.render(instruction=question_text(instance))}
@@ -103,8 +122,10 @@ class Subjects:
         except ServerUnreachableError as err:
             log.warning("server unreachable for %s: %s", expert_id, err)
             return None
-        except Exception as err:  # any failure is recorded, never raised
+        except Exception as err:  # any failure is data, never raised
             log.warning("%s on %s/%s failed: %s", expert_id, task.id, instance.id, err)
+            if is_transient(err):
+                return Missing(f"subject: {err}")
             return EvalRecord(
                 expert_id=expert_id,
                 task_id=task.id,
@@ -121,14 +142,20 @@ class Subjects:
             tokens=reply.completion_tokens,
             grader=task.grading,
         )
-        if task.grading == "rubric":
+        if (
+            reply.finish_reason == "length"
+            and task.grading in EXTRACTED
+            and not answers.has_answer(reply.text)
+        ):
+            record.reasoning = "unanswered: cut at the token limit before an answer"
+        elif task.grading == "rubric":
             judging = time.perf_counter()
             verdict = await self.judge.grade(task, instance, reply.text)
             record.judge_tokens = verdict.tokens
             record.judge_seconds = round(time.perf_counter() - judging, 3)
-            if verdict.score is None and "ConnectionError" in verdict.reason:
-                log.warning("judge unreachable for %s/%s: %s", task.id, instance.id, verdict.reason)
-                return None  # not the answer's fault: evaluate it again once the judge is back
+            if verdict.score is None and verdict.transient:
+                log.warning("judge unavailable for %s/%s: %s", task.id, instance.id, verdict.reason)
+                return Missing(f"judge: {verdict.reason}")  # not the answer's fault: ask again
             if verdict.score is None:
                 record.error = f"judge failed: {verdict.reason}"[:500]
             else:

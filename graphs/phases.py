@@ -29,8 +29,8 @@ from acdc.types import ExpertId
 
 log = logging.getLogger(__name__)
 
-EVALUATION_ATTEMPTS = 3
-"""Server restarts tried within one evaluation phase before the run stops (resumable)."""
+PASS_WAIT_CAP = 30.0
+"""Most seconds between two evaluation passes (the wait doubles from 1 s)."""
 
 
 def derived_seed(*parts: object) -> int:
@@ -113,8 +113,10 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
     before = len(store.records())
     todo = len(store.missing(keys))
     progress = Progress(f"gen {generation} evaluate", todo)
-    for attempt in range(1, EVALUATION_ATTEMPTS + 1):
+    passes = res.ctx.evaluation_passes
+    for attempt in range(1, passes + 1):
         res.ensure_server()
+        written = len(store)
 
         async def run() -> None:
             async with res.client() as client:
@@ -126,11 +128,20 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
         missing = store.missing(keys)
         if not missing:
             break
-        log.warning("%d evaluations missing after attempt %d", len(missing), attempt)
+        log.warning("%d evaluations missing after pass %d", len(missing), attempt)
+        if attempt < passes:  # transient failures (429, 5xx, timeouts): give the server air
+            time.sleep(min(2.0 ** (attempt - 1), PASS_WAIT_CAP))
     else:
-        raise RuntimeError(
-            f"{len(missing)} evaluations still missing after {EVALUATION_ATTEMPTS} attempts "
-            f"(server at {res.server.url} unreachable?); fix it and resume the run"
+        if len(store) == written:  # the last pass got nothing through: down, not busy
+            raise RuntimeError(
+                f"{len(missing)} evaluations still missing after {passes} passes "
+                f"(server at {res.server.url} unreachable?); fix it and resume the run"
+            )
+        log.warning(
+            "%d evaluations left missing after %d passes (transient failures); later "
+            "passes and a resume ask again, and the skill matrix masks them meanwhile",
+            len(missing),
+            passes,
         )
     progress.finish()
     new = store.records()[before:]
@@ -144,6 +155,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
         seconds=round(seconds, 2),
         calls=len(new),
         naive_calls=len(keys),
+        left_missing=len(store.missing(keys)),
         errors=sum(1 for r in new if r.error),
         tokens={"subjects": subject, "judge": judge},
         judge_call_seconds=round(sum(r.judge_seconds for r in new), 2),

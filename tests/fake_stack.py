@@ -71,7 +71,11 @@ def task_draft(n: int, references: dict[str, str]) -> str:
             "grading": "exact",
             "rubric": "The answer must match the reference exactly.",
             "instances": [
-                {"instruction": f"{template.format(x=x)} (set {n})", "reference": f"ref-{n}-{x}"}
+                {
+                    "instruction": f"{template.format(x=x)} (set {n})",
+                    "reference": f"ref-{n}-{x}",
+                    "wrong_answer": f"wrong-{n}-{x}",
+                }
                 for x in items
             ],
         }
@@ -118,6 +122,8 @@ class FakePopulation(LocalJsonServer):
         self.block_model_prefix = ""
         self.truncate: set[str] = set()
         """Models whose task answers are cut at the token limit before their Answer: line."""
+        self.busy = 0
+        """The next this many task answers are HTTP 503 (a busy server), then answers."""
         """Sanity prompts to experts with this id prefix stall until it is cleared."""
         self.blocked = threading.Event()
         super().__init__(port)
@@ -143,6 +149,10 @@ class FakePopulation(LocalJsonServer):
         if model != "base" and model not in self.loaded:
             return 404, {"error": {"message": f"model {model} not found"}}
         prompt = body["messages"][-1]["content"]
+        if self.busy and any(prompt.startswith(q) for q in self.references):
+            with self._lock:
+                self.busy -= 1
+            return 503, {"error": {"message": "busy"}}
         text = self.answer(model, prompt)
         finish = "stop"
         if model in self.truncate and text.startswith("Answer: "):

@@ -158,3 +158,25 @@ def test_garbage_from_the_role_models_is_recorded_and_the_generation_completes(
     rubric = [r for r in store.records() if r.grader == "rubric"]
     assert rubric and all(r.error.startswith("judge failed") and r.score == 0.0 for r in rubric)
     assert any(r.score == 1.0 for r in store.records())  # deterministic grading went on
+
+
+def test_a_busy_server_leaves_triples_missing_for_the_next_pass_never_a_zero(
+    tmp_path: Path, tiny_base: Path, stack: tuple[FakePopulation, FakeRoles]
+) -> None:
+    population, roles = stack
+    population.busy = 5  # five 503s (after the client's own retries: request_retries=0)
+    ctx = fake_context(tmp_path, tiny_base, population, roles, generations=1, task_rounds=1)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "busy"}, "recursion_limit": 200}
+    graph.invoke({}, config, context=ctx)
+    assert population.busy == 0
+    store = EvaluationStore(ctx.run_dir / "evaluations.jsonl")
+    assert store.records() and not [r for r in store.records() if r.error]
+    chats = Counter(population.subject_chats())
+    assert sum(chats.values()) == len(store)  # each triple answered once, after the 503s
+    evaluate = [
+        json.loads(line)
+        for line in (ctx.run_dir / "metrics.jsonl").read_text().splitlines()
+        if '"phase": "evaluate"' in line
+    ]
+    assert all(e["errors"] == 0 and e["left_missing"] == 0 for e in evaluate)
