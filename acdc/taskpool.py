@@ -25,6 +25,8 @@ class TaskPool:
     retired: dict[TaskId, str] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     """Rejected candidates counted by gate (contamination, duplicate, ...)."""
+    replaced: dict[TaskId, TaskId] = field(default_factory=dict)
+    """Harder or easier variant -> the parent it replaced in the active pool."""
     _tasks: dict[TaskId, Task] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -37,6 +39,7 @@ class TaskPool:
             pool.active = list(state["active"])
             pool.retired = dict(state["retired"])
             pool.rejected = Counter(state["rejected"])
+            pool.replaced = dict(state.get("replaced", {}))
         return pool
 
     @property
@@ -75,6 +78,39 @@ class TaskPool:
             self.retired[task_id] = reason
             self._save()
 
+    def lineage(self, task: Task) -> list[Task]:
+        """``task``'s parent, then the parent's ancestors, as far as the run holds them."""
+        chain: list[Task] = []
+        parent = task.parent_id
+        while parent and parent not in {t.id for t in chain} and self.has(parent):
+            chain.append(self.get(parent))
+            parent = chain[-1].parent_id
+        return chain
+
+    def has(self, task_id: TaskId) -> bool:
+        """Whether the run holds the body of ``task_id`` (active or retired)."""
+        return task_id in self._tasks or (self.tasks_dir / f"{task_id}.json").is_file()
+
+    def replace(self, parent: TaskId, variant: Task) -> None:
+        """Admit a harder/easier ``variant`` in place of ``parent`` (the reference's rule)."""
+        self.admit(variant)
+        if parent in self.active:
+            self.replaced[variant.id] = parent
+            self.retire(parent, f"replaced: by its {variant.adaptation} variant {variant.id}")
+
+    def retire_impossible(self, task_id: TaskId, reason: str) -> TaskId | None:
+        """Retire an impossible task; a variant that replaced its parent gives the parent back.
+
+        Returns the parent put back into the active pool, if any.
+        """
+        self.retire(task_id, reason)
+        parent = self.replaced.pop(task_id, None)
+        if parent is None or parent in self.active:
+            self._save()
+            return None
+        self.admit(self.get(parent))
+        return parent
+
     def reject(self, gate: str) -> None:
         """Count a candidate refused at ``gate``."""
         self.rejected[gate] += 1
@@ -83,5 +119,10 @@ class TaskPool:
     def _save(self) -> None:
         atomic.write_json(
             self.root / "pool.json",
-            {"active": self.active, "retired": self.retired, "rejected": dict(self.rejected)},
+            {
+                "active": self.active,
+                "retired": self.retired,
+                "rejected": dict(self.rejected),
+                "replaced": self.replaced,
+            },
         )

@@ -54,6 +54,10 @@ class TaskInstance(BaseModel):
     options: list[str] | None = Field(
         default=None, description="Answer options of a choice task; letter A is options[0]."
     )
+    wrong_answer: str | None = Field(
+        default=None,
+        description="A plausible wrong answer the grader must fail (checked at admission).",
+    )
 
 
 class Task(BaseModel):

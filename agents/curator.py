@@ -1,13 +1,19 @@
 """The curator, task side: admits new tasks through its gates and keeps the pool in shape.
 
-Gates, in order: contamination (too close to a benchmark question), duplicate (cosine
-similarity to any task ever accepted above the threshold), then the LLM's "interestingly
-new" check against the nearest neighbours. Every decision carries its reason.
+Gates, in order (DESIGN.md section 4, "adapt tasks"): contamination (too close to a
+benchmark question); then, for a new or novel task, duplicate (near-identical text:
+cosine similarity above ``duplicate_threshold`` to a task ever accepted) and the LLM's
+"interestingly new" check against the nearest tasks at or above ``novelty_threshold``.
+A harder or easier variant is meant to resemble the task it varies, so its own lineage
+(parent and ancestors) is left out of both: it is refused only as an exact copy of its
+parent or as near-identical to a task outside its lineage. Every decision has a reason.
 """
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
+
+from chromadb import Where
 
 from acdc.agents.schemas import NoveltyCheck
 from acdc.agents.scientist import task_json
@@ -16,7 +22,7 @@ from acdc.prompts.loader import Prompt, load_prompt
 from acdc.tasks import Task
 from acdc.types import TaskId
 from acdc.vectorstore.contamination import BenchmarkIndex
-from acdc.vectorstore.tasks import TaskIndex, task_text
+from acdc.vectorstore.tasks import Neighbour, TaskIndex, task_text
 
 Gate = Literal["contamination", "duplicate", "interestingly_new", "accepted"]
 PROMPTS: dict[str, set[str]] = {"curator_novelty": {"candidate", "neighbours"}}
@@ -42,6 +48,22 @@ class Retirement:
     reason: str
 
 
+def same_content(a: Task, b: Task) -> bool:
+    """Whether two tasks ask the same questions with the same answers (ids aside)."""
+
+    def content(task: Task) -> list[tuple[str, str, tuple[str, ...]]]:
+        return [
+            (
+                " ".join(i.instruction.split()).lower(),
+                (i.reference or "").strip().lower(),
+                tuple(i.options or ()),
+            )
+            for i in task.instances
+        ]
+
+    return a.grading == b.grading and content(a) == content(b)
+
+
 class Curator:
     """Admission gates over the task index, and pool upkeep."""
 
@@ -52,6 +74,7 @@ class Curator:
         *,
         novelty_threshold: float,
         neighbours: int,
+        duplicate_threshold: float = 0.95,
         benchmarks: BenchmarkIndex | None = None,
         contamination_threshold: float = 0.9,
         prompts_dir: str = "",
@@ -59,6 +82,7 @@ class Curator:
         self.caller = caller
         self.index = index
         self.novelty_threshold = novelty_threshold
+        self.duplicate_threshold = duplicate_threshold
         self.neighbours = neighbours
         self.benchmarks = benchmarks
         self.contamination_threshold = contamination_threshold
@@ -66,8 +90,16 @@ class Curator:
             name: load_prompt(name, variables, prompts_dir) for name, variables in PROMPTS.items()
         }
 
-    async def admit(self, task: Task) -> Admission:
-        """Run the gates; an accepted task is added to the index as active."""
+    async def admit(
+        self, task: Task, *, lineage: Sequence[Task] = (), variant: bool = False
+    ) -> Admission:
+        """Run the gates; an accepted task is added to the index as active.
+
+        Args:
+            task: The candidate.
+            lineage: Its parent first, then the parent's ancestors; never compared with it.
+            variant: A harder or easier variant of ``lineage[0]``: no LLM novelty check.
+        """
         text = task_text(task)
         if self.benchmarks is not None:
             closest = self.benchmarks.closest(text)
@@ -79,67 +111,69 @@ class Curator:
                     "contamination",
                     f"similarity {similarity:.2f} to benchmark question {question[:120]!r}",
                 )
-        near = self.index.nearest_to_task(task, self.neighbours)
+        if lineage and same_content(task, lineage[0]):
+            return Admission(task.id, False, "duplicate", f"an exact copy of {lineage[0].id}")
+        near = self.index.nearest_to_task(task, self.neighbours, _outside(lineage))
         pairs = [(n.task_id, round(n.similarity, 4)) for n in near]
-        if near and near[0].similarity > self.novelty_threshold:
+        if near and near[0].similarity > self.duplicate_threshold:
             return Admission(
                 task.id,
                 False,
                 "duplicate",
                 f"similarity {near[0].similarity:.2f} to {near[0].task_id} "
-                f"(threshold {self.novelty_threshold:.2f})",
+                f"(near-identical above {self.duplicate_threshold:.2f})",
                 pairs,
             )
-        if near:
-            shown = "\n\n".join(f"<task>\n{n.document}\n</task>" for n in near)
-            prompt = self.prompts["curator_novelty"].render(
-                candidate=task_json(task), neighbours=shown
-            )
-            outcome = await self.caller.call(NoveltyCheck, prompt)
-            if outcome.value is None:
-                return Admission(
-                    task.id,
-                    False,
-                    "interestingly_new",
-                    f"check failed: {outcome.reason}",
-                    pairs,
-                    outcome.tokens,
-                )
-            if not outcome.value.interestingly_new:
-                return Admission(
-                    task.id,
-                    False,
-                    "interestingly_new",
-                    outcome.value.reasoning[:500],
-                    pairs,
-                    outcome.tokens,
-                )
-            reason, tokens = outcome.value.reasoning[:500], outcome.tokens
-        else:
-            reason, tokens = "the pool is empty", 0
+        similar = [n for n in near if n.similarity >= self.novelty_threshold]
+        reason, tokens = "no task ever accepted is similar", 0
+        if variant:
+            reason = f"a variant of {lineage[0].id}; not near-identical to any other task"
+        elif similar:
+            decision = await self._interestingly_new(task, similar, pairs)
+            if not decision.accepted:
+                return decision
+            reason, tokens = decision.reason, decision.tokens
         self.index.upsert(task, status="active")
         return Admission(task.id, True, "accepted", reason, pairs, tokens)
 
+    async def _interestingly_new(
+        self, task: Task, similar: Sequence[Neighbour], pairs: list[tuple[TaskId, float]]
+    ) -> Admission:
+        """The model's verdict on ``task`` against the similar tasks it is shown."""
+        shown = "\n\n".join(f"<task>\n{n.document}\n</task>" for n in similar)
+        prompt = self.prompts["curator_novelty"].render(candidate=task_json(task), neighbours=shown)
+        outcome = await self.caller.call(NoveltyCheck, prompt)
+        if outcome.value is None:
+            reason = f"check failed: {outcome.reason}"
+            return Admission(task.id, False, "interestingly_new", reason, pairs, outcome.tokens)
+        reason = outcome.value.reasoning[:500]
+        if not outcome.value.interestingly_new:
+            return Admission(task.id, False, "interestingly_new", reason, pairs, outcome.tokens)
+        return Admission(task.id, True, "accepted", reason, pairs, outcome.tokens)
 
-def plan_retirements(
-    active: Sequence[Task], pass_rates: Mapping[TaskId, float], pool_max: int
-) -> list[Retirement]:
-    """Tasks to retire: solved by nobody, solved by everybody, then the oldest over the cap.
 
-    ``pass_rates`` holds the share of the archive passing each evaluated task; tasks not
-    yet evaluated are kept. Ties in age go by id, so the plan is deterministic.
+def _outside(lineage: Sequence[Task]) -> Where | None:
+    """A ChromaDB filter leaving out the lineage's ids (None when there is none)."""
+    if not lineage:
+        return None
+    return cast(Where, {"id": {"$nin": [t.id for t in lineage]}})
+
+
+def impossible_tasks(active: Sequence[Task], pass_rates: Mapping[TaskId, float]) -> list[TaskId]:
+    """Active tasks no archive member passes, unless that is every active task.
+
+    ``pass_rates`` holds the share of the archive passing each fully evaluated task;
+    a task not evaluated yet is never impossible. Keeping them all when all would go
+    means the pool cannot empty (the scientist then makes some easier).
     """
-    retire: list[Retirement] = []
-    for task in active:
-        rate = pass_rates.get(task.id)
-        if rate is None:
-            continue
-        if rate <= 0.0:
-            retire.append(Retirement(task.id, "solved by no expert (impossible or broken)"))
-        elif rate >= 1.0:
-            retire.append(Retirement(task.id, "solved by every expert (no longer informative)"))
-    gone = {r.task_id for r in retire}
-    remaining = sorted((t for t in active if t.id not in gone), key=lambda t: (t.generation, t.id))
-    for task in remaining[: max(0, len(remaining) - pool_max)]:
-        retire.append(Retirement(task.id, f"oldest beyond the pool cap of {pool_max}"))
-    return retire
+    impossible = [t.id for t in active if pass_rates.get(t.id, 1.0) <= 0.0]
+    return [] if len(impossible) == len(active) else impossible
+
+
+def over_cap(active: Sequence[Task], pool_max: int) -> list[Retirement]:
+    """The oldest active tasks beyond ``pool_max``; ties in age go by id (deterministic)."""
+    oldest = sorted(active, key=lambda t: (t.generation, t.id))
+    return [
+        Retirement(t.id, f"cap: oldest beyond the pool cap of {pool_max}")
+        for t in oldest[: max(0, len(oldest) - pool_max)]
+    ]

@@ -144,7 +144,7 @@ class PythonGrader:
         """Score in the sandbox; a crash of the task's code is a failed grade, not a raise."""
         result = run_score(
             task.score_code or "",
-            instance.model_dump(mode="json"),
+            instance.model_dump(mode="json", exclude={"wrong_answer"}),
             submission,
             limits=self.limits,
             allow_unisolated=self.allow_unisolated,

@@ -37,6 +37,10 @@ class InstanceDraft(BaseModel):
         max_length=6,
         description="Answer options for choice tasks only; A is the first.",
     )
+    wrong_answer: str = Field(
+        max_length=300,
+        description="A plausible but WRONG final answer that the grading must reject.",
+    )
 
 
 class TaskDraft(BaseModel):
@@ -138,6 +142,7 @@ def draft_to_task(
                         "instruction": inst.instruction.strip(),
                         "reference": (inst.reference or "").strip() or None,
                         "options": inst.options if draft.grading == "choice" else None,
+                        "wrong_answer": inst.wrong_answer.strip() or None,
                     }
                     for n, inst in enumerate(draft.instances, start=1)
                 ],
@@ -169,7 +174,10 @@ def task_to_draft(task: Task) -> TaskDraft:
         score_code=task.score_code,
         instances=[
             InstanceDraft.model_construct(
-                instruction=i.instruction, reference=i.reference, options=i.options
+                instruction=i.instruction,
+                reference=i.reference,
+                options=i.options,
+                wrong_answer=i.wrong_answer or "",
             )
             for i in task.instances
         ],

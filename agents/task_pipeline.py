@@ -1,9 +1,10 @@
-"""From proposal to admission: scientist drafts, judge review, then the curator's gates.
+"""From proposal to admission: scientist drafts, verification, judge review, curator's gates.
 
-Proposals and reviews run concurrently; the curator admits one candidate at a time so
-two near-duplicates of one micro-batch cannot both pass the novelty gate. Every
-candidate comes back as a ``Candidate`` with the stage it reached and why, so the run
-can report rejections by reason.
+Proposals, verification (the task's grader run on its references and wrong answers)
+and reviews run concurrently; the curator admits one candidate at a time so two
+near-duplicates of one micro-batch cannot both pass the novelty gate. Every candidate
+comes back as a ``Candidate`` with the stage it reached and why, so the run can report
+rejections by reason and by adaptation kind.
 """
 
 import asyncio
@@ -15,10 +16,13 @@ from dataclasses import dataclass
 from acdc.agents.curator import Curator
 from acdc.agents.judge import Judge
 from acdc.agents.scientist import AdaptKind, Proposal, Scientist
+from acdc.agents.verify import verify_task
 from acdc.tasks import Task
 
 Stage = str
-"""scientist, review, contamination, duplicate, interestingly_new or accepted."""
+"""scientist, verify, review, contamination, duplicate, interestingly_new or accepted."""
+Kind = str
+"""create (pool growth), harder, easier or novel."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class Candidate:
     reason: str
     tokens: dict[str, int]
     """Tokens spent on it by role (scientist, judge, curator)."""
+    kind: Kind = "create"
+    parent: Task | None = None
+    """The task it varies (harder/easier/novel), None for a brand-new task."""
 
     @property
     def accepted(self) -> bool:
@@ -44,6 +51,8 @@ class AdaptRequest:
     task: Task
     kind: AdaptKind
     pass_rate: float
+    ancestors: tuple[Task, ...] = ()
+    """``task``'s own parent and its ancestors, left out of a variant's novelty gates."""
 
 
 def pool_summary(tasks: Sequence[Task]) -> str:
@@ -73,7 +82,7 @@ class TaskPipeline:
                 for ex in examples
             )
         )
-        return await self._gate(proposals)
+        return await self._gate([(p, None) for p in proposals])
 
     async def adapt(
         self,
@@ -99,37 +108,60 @@ class TaskPipeline:
                 for r, seed in zip(requests, seeds, strict=True)
             )
         )
-        return await self._gate(proposals)
+        return await self._gate(list(zip(proposals, requests, strict=True)))
 
-    async def _gate(self, proposals: Sequence[Proposal]) -> list[Candidate]:
-        reviewed = await asyncio.gather(*(self._review(p) for p in proposals))
+    async def _gate(
+        self, proposals: Sequence[tuple[Proposal, AdaptRequest | None]]
+    ) -> list[Candidate]:
+        checked = await asyncio.gather(*(self._check(p, r) for p, r in proposals))
         out: list[Candidate] = []
-        for candidate in reviewed:
-            if candidate.stage != "review-passed" or candidate.task is None:
+        for candidate, (_, request) in zip(checked, proposals, strict=True):
+            if candidate.stage != "checked" or candidate.task is None:
                 out.append(candidate)
                 continue
-            admission = await self.curator.admit(candidate.task)
+            # Only a harder/easier variant is spared comparison with its own lineage; a
+            # novel task must be new next to its parent too.
+            variant = request is not None and request.kind in ("harder", "easier")
+            lineage = (request.task, *request.ancestors) if request and variant else ()
+            admission = await self.curator.admit(candidate.task, lineage=lineage, variant=variant)
             tokens = {**candidate.tokens, "curator": admission.tokens}
-            out.append(Candidate(candidate.task, admission.gate, admission.reason, tokens))
+            out.append(
+                Candidate(
+                    candidate.task,
+                    admission.gate,
+                    admission.reason,
+                    tokens,
+                    candidate.kind,
+                    candidate.parent,
+                )
+            )
         return out
 
-    async def _review(self, proposal: Proposal) -> Candidate:
+    async def _check(self, proposal: Proposal, request: AdaptRequest | None) -> Candidate:
+        """Verification by execution, then the judge's review."""
+        kind, parent = (request.kind, request.task) if request else ("create", None)
         tokens = {"scientist": proposal.tokens}
         if proposal.task is None:
-            return Candidate(None, "scientist", proposal.reason, tokens)
+            return Candidate(None, "scientist", proposal.reason, tokens, kind, parent)
+        verification = await asyncio.to_thread(verify_task, proposal.task)
+        if not verification.ok:
+            return Candidate(proposal.task, "verify", verification.reason, tokens, kind, parent)
         if not self.validate:
-            return Candidate(proposal.task, "review-passed", "", tokens)
+            return Candidate(proposal.task, "checked", "", tokens, kind, parent)
         review = await self.judge.validate(proposal.task)
         tokens["judge"] = review.tokens
-        if not review.ok:
-            return Candidate(proposal.task, "review", review.reason, tokens)
-        return Candidate(proposal.task, "review-passed", review.reason, tokens)
+        stage = "checked" if review.ok else "review"
+        return Candidate(proposal.task, stage, review.reason, tokens, kind, parent)
 
 
-def adaptation_kind(pass_rate: float, harder_above: float) -> AdaptKind | None:
-    """The paper's rule: mostly passed -> harder, sometimes passed -> novel, never -> drop."""
+def adaptation_kind(pass_rate: float, harder_above: float) -> AdaptKind:
+    """The reference's rule for a drawn parent with pass rate over the archive.
+
+    Passed by more than ``harder_above`` -> harder; passed by some -> novel; passed by
+    none (drawn only when no task is passed at all) -> easier.
+    """
     if pass_rate > harder_above:
         return "harder"
     if pass_rate > 0.0:
         return "novel"
-    return None
+    return "easier"

@@ -1,8 +1,8 @@
 """The AC/DC loop as a LangGraph state machine (DESIGN.md section 4).
 
-    bootstrap -> seed_tasks (loops per micro-batch) -> breed -> evaluate -> archive
-      -> [adapt_tasks -> reevaluate, every adapt_every generations] -> report
-      -> breed | END
+    bootstrap -> seed_tasks (loops per micro-batch) -> initial_archive -> breed
+      -> evaluate -> archive -> [adapt_tasks -> reevaluate, every adapt_every generations]
+      -> report -> breed | END
 
 Nodes are thin: they read ids from the state, do their phase through ``phases``,
 ``task_phases`` and ``summary``, and return ids and counters. Every phase is safe to
@@ -20,8 +20,10 @@ from acdc.context import Context
 from acdc.graphs import phases, summary, task_phases
 from acdc.graphs.resources import resources_for
 from acdc.graphs.state import RunState
+from acdc.graphs.watch import budget_stop_reason, watched
 
 
+@watched("bootstrap")
 def bootstrap(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Start or attach to the server, record config and prompts, breed the first experts."""
     res = resources_for(runtime.context)
@@ -31,6 +33,7 @@ def bootstrap(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"archive": phases.initial_population(res), "generation": 0, "tokens": 0}
 
 
+@watched("seed_tasks")
 def seed_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Load the seed tasks, then grow the pool by one micro-batch through the gates."""
     res = resources_for(runtime.context)
@@ -39,14 +42,29 @@ def seed_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"task_round": state.get("task_round", 0) + 1, "tokens": state["tokens"] + tokens}
 
 
-def route_seed_tasks(state: RunState, runtime: Runtime[Context]) -> Literal["seed_tasks", "breed"]:
-    """Loop until the pool reaches ``initial_pool`` or the micro-batch budget is spent."""
+def route_seed_tasks(
+    state: RunState, runtime: Runtime[Context]
+) -> Literal["seed_tasks", "initial_archive"]:
+    """Loop until the pool reaches its target or the micro-batch budget is spent."""
     ctx = runtime.context
     res = resources_for(ctx)
-    full = len(res.pool.active) >= ctx.initial_pool
-    return "breed" if full or state.get("task_round", 0) >= ctx.task_rounds else "seed_tasks"
+    full = len(res.pool.active) >= ctx.pool_target
+    done = full or state.get("task_round", 0) >= ctx.task_rounds
+    return "initial_archive" if done else "seed_tasks"
 
 
+@watched("initial_archive")
+def initial_archive(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Cut an initial population larger than ``archive_size`` by DNS, after evaluating it."""
+    res = resources_for(runtime.context)
+    if state["generation"] > 0 or len(state["archive"]) <= runtime.context.archive_size:
+        return {}
+    tokens = phases.evaluate(res, phases.with_seeds(res, state["archive"]), generation=0)
+    survivors = phases.select_archive(res, state["archive"], generation=0)
+    return {"archive": survivors, "tokens": state["tokens"] + tokens}
+
+
+@watched("breed")
 def breed(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Children of uniformly drawn survivors; gibberish children are dropped."""
     res = resources_for(runtime.context)
@@ -55,14 +73,17 @@ def breed(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"children": children, "task_round": 0}
 
 
+@watched("evaluate")
 def evaluate(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Every expert on every active task instance not evaluated yet."""
+    """Every expert (and the seeds, for comparison) on every active task instance not
+    evaluated yet."""
     res = resources_for(runtime.context)
-    experts = list(dict.fromkeys(state["archive"] + state.get("children", [])))
+    experts = phases.with_seeds(res, state["archive"] + state.get("children", []))
     tokens = phases.evaluate(res, experts, generation=state["generation"] + 1)
     return {"tokens": state["tokens"] + tokens}
 
 
+@watched("archive")
 def archive(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Dominated Novelty Search (or top fitness) over archive and children."""
     res = resources_for(runtime.context)
@@ -77,6 +98,7 @@ def route_adapt(state: RunState, runtime: Runtime[Context]) -> Literal["adapt_ta
     return "adapt_tasks" if due else "report"
 
 
+@watched("adapt_tasks")
 def adapt_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Harder / novel variants of tasks by their pass rate; drop impossible ones; trim."""
     res = resources_for(runtime.context)
@@ -84,6 +106,7 @@ def adapt_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {"tokens": state["tokens"] + tokens}
 
 
+@watched("report")
 def report(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Per-generation metrics and summary; decide whether to go on."""
     res = resources_for(runtime.context)
@@ -91,7 +114,8 @@ def report(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     return {
         "generation": generation,
         "summary": summary.summarize(res, state["archive"], generation, state["tokens"]),
-        "stop_reason": summary.stop_reason(res, generation, state["tokens"]),
+        "stop_reason": summary.stop_reason(res, generation, state["tokens"])
+        or budget_stop_reason(res),
     }
 
 
@@ -103,6 +127,7 @@ def route_report(state: RunState) -> Literal["breed", "__end__"]:
 builder = StateGraph(RunState, context_schema=Context)
 builder.add_node("bootstrap", bootstrap)
 builder.add_node("seed_tasks", seed_tasks)
+builder.add_node("initial_archive", initial_archive)
 builder.add_node("breed", breed)
 builder.add_node("evaluate", evaluate)
 builder.add_node("archive", archive)
@@ -112,6 +137,7 @@ builder.add_node("report", report)
 builder.add_edge(START, "bootstrap")
 builder.add_edge("bootstrap", "seed_tasks")
 builder.add_conditional_edges("seed_tasks", route_seed_tasks)
+builder.add_edge("initial_archive", "breed")
 builder.add_edge("breed", "evaluate")
 builder.add_edge("evaluate", "archive")
 builder.add_conditional_edges("archive", route_adapt)

@@ -96,6 +96,12 @@ def breed_children(res: RunResources, archive: list[ExpertId], generation: int) 
     return _breed(res, archive, res.ctx.children_per_generation, generation)
 
 
+def with_seeds(res: RunResources, experts: Sequence[ExpertId]) -> list[ExpertId]:
+    """``experts`` plus the seeds, once each: the seeds are scored on every active task so
+    the summary can set the archive beside them on the same tasks."""
+    return list(dict.fromkeys([*experts, *res.population.seed_ids]))
+
+
 def scored_instances(res: RunResources, task: Task) -> list[TaskInstance]:
     """The instances of ``task`` the experts answer (``instances_per_task``; 0 = all)."""
     count = res.ctx.instances_per_task
@@ -126,7 +132,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
 
         res.run_async(run())
         missing = store.missing(keys)
-        if not missing:
+        if not missing or res.ledger.exhausted:  # the budget ends the run after this phase
             break
         log.warning("%d evaluations missing after pass %d", len(missing), attempt)
         if attempt < passes:  # transient failures (429, 5xx, timeouts): give the server air

@@ -20,6 +20,7 @@ from acdc.agents.structured import caller_for
 from acdc.agents.subjects import Subjects
 from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
+from acdc.costs import COSTS_FILE, CostLedger
 from acdc.graphs.registry import RunRegistry
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder
@@ -48,6 +49,8 @@ class RunResources:
     pool: TaskPool
     tokens: Counter[str] = field(default_factory=Counter)
     """Generated tokens by role since this process opened the run."""
+    ledger: CostLedger = field(default_factory=CostLedger)
+    """USD spent on role models, by role and generation (``costs.json``), and the budget."""
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
     """One event loop per run, on its own thread: langchain-openai caches HTTP clients
     bound to the loop that made them, so a fresh ``asyncio.run`` per node would break
@@ -78,7 +81,8 @@ class RunResources:
 
     def judge(self) -> Judge:
         """The judge role."""
-        return Judge(caller_for(self.ctx, "judge", self.server.url), self.ctx.prompts_dir)
+        caller = caller_for(self.ctx, "judge", self.server.url, self.ledger)
+        return Judge(caller, self.ctx.prompts_dir)
 
     def subjects(self, client: PopulationClient) -> Subjects:
         """Experts answering task instances, graded by the deterministic graders or judge."""
@@ -94,15 +98,16 @@ class RunResources:
         """Scientist, judge and curator wired for task proposals."""
         ctx = self.ctx
         scientist = Scientist(
-            caller_for(ctx, "scientist", self.server.url),
+            caller_for(ctx, "scientist", self.server.url, self.ledger),
             reflection_rounds=ctx.reflection_rounds,
             novel_unrelated_share=ctx.novel_unrelated_share,
             prompts_dir=ctx.prompts_dir,
         )
         curator = Curator(
-            caller_for(ctx, "curator", self.server.url),
+            caller_for(ctx, "curator", self.server.url, self.ledger),
             self.index,
             novelty_threshold=ctx.novelty_threshold,
+            duplicate_threshold=ctx.duplicate_threshold,
             neighbours=ctx.novelty_neighbours,
             benchmarks=self.benchmarks,
             contamination_threshold=ctx.contamination_threshold,
@@ -142,6 +147,7 @@ def _open(ctx: Context) -> RunResources:
         index=index,
         benchmarks=benchmarks,
         pool=TaskPool.open(run.root),
+        ledger=CostLedger(ctx.cost_budget_usd, run.root / COSTS_FILE),
     )
 
 

@@ -1,17 +1,19 @@
 """The task phases: seed tasks, growing the pool, adapting it to the archive.
 
-One call handles one micro-batch: proposals from the scientist, the judge's review, the
-curator's gates, then (optionally) a person's review, then admission to ``pool.json``.
-Rejections are counted by the stage that refused them and logged with examples.
+One call handles one micro-batch: proposals from the scientist, verification, the
+judge's review, the curator's gates, then (optionally) a person's review, then
+admission to ``pool.json`` and the pool cap. Rejections are counted by the stage that
+refused them and by adaptation kind, retirements by cause, and logged with examples.
 """
 
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from acdc import atomic
-from acdc.agents.curator import plan_retirements
+from acdc.agents.curator import impossible_tasks, over_cap
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind
 from acdc.graphs.phases import derived_seed, scored_instances, skills
 from acdc.graphs.resources import RunResources
@@ -29,11 +31,11 @@ def load_seed_tasks(res: RunResources) -> None:
 
 
 def grow_pool(res: RunResources, generation: int, batch_round: int) -> int:
-    """One micro-batch of new tasks towards ``initial_pool``; returns tokens spent."""
-    need = res.ctx.initial_pool - len(res.pool.active)
+    """One micro-batch of new tasks towards the pool target; returns tokens spent."""
+    need = res.ctx.pool_target - len(res.pool.active)
     pending = load_pending(res.run.root)
     if need <= 0 and pending is None:
-        return 0
+        return _admit(res, [], None, "seed_tasks", generation, time.perf_counter())
     started = time.perf_counter()
     candidates: list[Candidate] = []
     if pending is None:
@@ -46,37 +48,63 @@ def grow_pool(res: RunResources, generation: int, batch_round: int) -> int:
 
 
 def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> int:
-    """Adapt tasks drawn by pass rate, drop impossible ones, trim the pool; returns tokens."""
+    """Retire impossible tasks, adapt parents drawn by pass rate, trim; returns tokens.
+
+    The reference's semantics (DESIGN.md section 4): every task no archive member passes
+    leaves first (unless all would), so the pool cannot fill with dead tasks; parents
+    are then drawn, with replacement, among tasks some member passes. A harder or
+    easier variant replaces its parent; a novel task joins beside it.
+    """
     started = time.perf_counter()
     pending = load_pending(res.run.root)
     candidates: list[Candidate] = []
+    retired: Counter[str] = Counter()
     if pending is None:
         rates = pass_rates(res, archive)
+        for task_id in impossible_tasks(res.pool.active_tasks(), rates):
+            restored = res.pool.retire_impossible(
+                task_id, "impossible: solved by no expert of the archive"
+            )
+            res.index.set_status(task_id, "retired")
+            retired["impossible"] += 1
+            if restored is not None:
+                res.index.set_status(restored, "active")
         rng = random.Random(derived_seed(res.ctx.random_seed, "adapt", generation))
-        active = res.pool.active_tasks()
-        requests: list[AdaptRequest] = []
-        for task in (rng.choice(active) for _ in range(res.ctx.adapt_parents)):
-            kind = adaptation_kind(rates.get(task.id, 0.0), res.ctx.harder_pass_rate)
-            if kind is None:
-                res.pool.retire(task.id, "solved by no expert of the archive")
-                res.index.set_status(task.id, "retired")
-            else:
-                requests.append(AdaptRequest(task, kind, rates.get(task.id, 0.0)))
+        requests = draw_requests(res, rates, rng)
         coro = res.pipeline().adapt(
             requests, res.pool.active_tasks(), generation=generation, rng=rng
         )
         candidates = res.run_async(coro)
-    tokens = _admit(res, candidates, pending, "adapt_tasks", generation, started)
-    # Only the cap trims here (oldest first); tasks leave for their pass rate only when
-    # drawn as parents above, as in the paper, so the pool cannot collapse at once.
-    for retirement in plan_retirements(res.pool.active_tasks(), {}, res.ctx.pool_max):
-        res.pool.retire(retirement.task_id, retirement.reason)
-        res.index.set_status(retirement.task_id, "retired")
-    return tokens
+    return _admit(res, candidates, pending, "adapt_tasks", generation, started, retired)
+
+
+def draw_requests(
+    res: RunResources, rates: dict[str, float], rng: random.Random
+) -> list[AdaptRequest]:
+    """``adapt_parents`` parents drawn with replacement among tasks with pass rate > 0.
+
+    Only when no active task is passed by anyone are the evaluated ones drawn, to be
+    made easier ("easier only when nothing else is left").
+    """
+    active = res.pool.active_tasks()
+    parents = [t for t in active if rates.get(t.id, 0.0) > 0.0]
+    parents = parents or [t for t in active if t.id in rates]
+    if not parents:
+        return []
+    requests: list[AdaptRequest] = []
+    for _ in range(res.ctx.adapt_parents):
+        task = rng.choice(parents)
+        rate = rates[task.id]
+        kind = adaptation_kind(rate, res.ctx.harder_pass_rate)
+        requests.append(AdaptRequest(task, kind, rate, tuple(res.pool.lineage(task))))
+    return requests
 
 
 def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, float]:
-    """Share of the archive passing each fully evaluated active task."""
+    """Share of the archive passing each active task that every member has been scored on.
+
+    A task with no evaluation yet has no rate: it is never retired or drawn for it.
+    """
     task_ids, matrix = skills(res, archive)
     tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in res.pool.active_tasks()}
     evaluated = res.run.evaluations().mean_scores(archive, tasks)
@@ -87,6 +115,16 @@ def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, floa
     return rates
 
 
+def trim_pool(res: RunResources) -> Counter[str]:
+    """Retire the oldest tasks beyond ``pool_max``; counts by reason."""
+    retired: Counter[str] = Counter()
+    for retirement in over_cap(res.pool.active_tasks(), res.ctx.pool_max):
+        res.pool.retire(retirement.task_id, retirement.reason)
+        res.index.set_status(retirement.task_id, "retired")
+        retired["cap"] += 1
+    return retired
+
+
 def _admit(
     res: RunResources,
     candidates: list[Candidate],
@@ -94,10 +132,13 @@ def _admit(
     phase: str,
     generation: int,
     started: float,
+    retired: Counter[str] | None = None,
 ) -> int:
-    """Count rejections, let a person review if asked, admit the rest to the pool."""
+    """Count rejections, let a person review if asked, admit the rest, trim to the cap."""
+    retired = Counter(retired or {})
     stages = Counter(c.stage for c in candidates if not c.accepted)
     examples = {c.stage: c.reason[:300] for c in candidates if not c.accepted}
+    kinds = _by_kind(candidates, pending)
     tokens: Counter[str] = Counter()
     for candidate in candidates:
         tokens.update(candidate.tokens)
@@ -118,9 +159,19 @@ def _admit(
             _keep_rejected(res, shown[task_id], "reviewer", reason, generation)
             stages["reviewer"] += 1
             examples["reviewer"] = reason
+            kinds[shown[task_id].adaptation or "create"]["refused"]["reviewer"] += 1
     for task in accepted:
         res.index.upsert(task, status="active")
-        res.pool.admit(task)
+        if task.adaptation in ("harder", "easier") and task.parent_id:
+            replaced = task.parent_id in res.pool.active
+            res.pool.replace(task.parent_id, task)
+            if replaced:
+                res.index.set_status(task.parent_id, "retired")
+                retired["replaced"] += 1
+        else:
+            res.pool.admit(task)
+        kinds[task.adaptation or "create"]["admitted"] += 1
+    retired.update(trim_pool(res))
     res.tokens.update(tokens)
     res.run.log(
         "phase",
@@ -130,15 +181,33 @@ def _admit(
         accepted=[t.id for t in accepted],
         rejected=dict(stages),
         rejection_examples=examples,
+        by_kind={k: {**v, "refused": dict(v["refused"])} for k, v in kinds.items()},
+        retired=dict(retired),
         tokens=dict(tokens),
         pool_size=len(res.pool.active),
     )
-    print(
-        f"[gen {generation} {phase}] accepted {len(accepted)}, rejected {sum(stages.values())} "
-        f"{dict(stages) or ''}; pool {len(res.pool.active)}",
-        flush=True,
-    )
+    if candidates or pending is not None or retired:
+        print(
+            f"[gen {generation} {phase}] accepted {len(accepted)}, rejected "
+            f"{sum(stages.values())} {dict(stages) or ''}; retired {dict(retired) or 0}; "
+            f"pool {len(res.pool.active)}",
+            flush=True,
+        )
     return sum(tokens.values())
+
+
+def _by_kind(candidates: list[Candidate], pending: list[Task] | None) -> dict[str, Any]:
+    """Proposed and refused candidates per adaptation kind (admitted is filled later)."""
+    kinds: dict[str, Any] = defaultdict(
+        lambda: {"proposed": 0, "admitted": 0, "refused": Counter()}
+    )
+    for candidate in candidates:
+        kinds[candidate.kind]["proposed"] += 1
+        if not candidate.accepted:
+            kinds[candidate.kind]["refused"][candidate.stage] += 1
+    for task in pending or []:
+        kinds[task.adaptation or "create"]["proposed"] += 1
+    return kinds
 
 
 def _keep_rejected(res: RunResources, task: Task, stage: str, reason: str, generation: int) -> None:

@@ -57,7 +57,7 @@ def _add_seed_adapter(
         base_model=str(base.folder.resolve()),
     )
     if not store.exists(record.id):
-        delta = cap_rank(read_adapter(folder), base, ctx.lora_rank)
+        delta, _ = cap_rank(read_adapter(folder), base, ctx.lora_rank)
         store.save(record, delta, DTYPES[ctx.adapter_dtype])
     return record.id
 

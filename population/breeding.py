@@ -8,6 +8,7 @@ a step re-run after a crash finds the child already saved.
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import torch
 
 from acdc.population.base import BaseWeights
 from acdc.population.experts import ExpertRecord, ExpertStore
-from acdc.population.lora import LoraDelta, recompress
+from acdc.population.lora import LoraDelta, recompress_with_loss
 from acdc.population.operators import registry
 from acdc.population.operators.registry import Crossover, Mutation, Parent
 from acdc.types import ExpertId
@@ -62,7 +63,7 @@ class Breeder:
         delta = self.crossover.apply(parents=views, base=self.base, generator=generator)
         if self.mutation is not None:
             delta = self.mutation.apply(delta=delta, base=self.base, generator=generator)
-        delta = cap_rank(delta, self.base, self.rank_cap)
+        delta, loss = cap_rank(delta, self.base, self.rank_cap)
         record = ExpertRecord(
             id=child,
             parents=list(parents),
@@ -70,6 +71,7 @@ class Breeder:
             seed=seed,
             generation=generation,
             base_model=str(self.base.folder.resolve()),
+            rank_cap_error=round(loss, 6),
         )
         record = self.store.save(record, delta, self.dtype)
         log.info(
@@ -84,17 +86,21 @@ class Breeder:
         return ops
 
 
-def cap_rank(delta: LoraDelta, base: BaseWeights, rank_cap: int) -> LoraDelta:
+def cap_rank(delta: LoraDelta, base: BaseWeights, rank_cap: int) -> tuple[LoraDelta, float]:
     """Recompress every module to at most ``rank_cap``; modules absent get a zero rank-1 term.
 
     Every base target module is present in the result, so all experts adapt the same
-    modules and vLLM sees one uniform adapter layout.
+    modules and vLLM sees one uniform adapter layout. Also returns the relative Frobenius
+    error of the recompression over all modules, ``||D - D_cap|| / ||D||``: near 1 means
+    the rank cap truncated most of what crossover and mutation made.
     """
     capped: LoraDelta = {}
+    dropped = total = 0.0
     for module in base.modules:
         if module in delta:
-            capped[module] = recompress(*delta[module], rank_cap)
+            capped[module], (lost, whole) = recompress_with_loss(*delta[module], rank_cap)
+            dropped, total = dropped + lost, total + whole
         else:
             out_features, in_features = base.shape(module) or (0, 0)
             capped[module] = (torch.zeros(1, in_features), torch.zeros(out_features, 1))
-    return capped
+    return capped, math.sqrt(dropped / total) if total > 0 else 0.0

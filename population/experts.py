@@ -45,6 +45,10 @@ class ExpertRecord(BaseModel):
     base_model: str = ""
     is_base: bool = False
     created_at: str = ""
+    rank_cap_error: float | None = Field(
+        default=None,
+        description="Relative Frobenius error of recompressing the child to the rank cap.",
+    )
 
 
 class CorruptExpertError(AdapterError):

@@ -140,10 +140,19 @@ def pad_rank(a: torch.Tensor, b: torch.Tensor, rank: int) -> LoraFactors:
 
 
 def recompress(a: torch.Tensor, b: torch.Tensor, max_rank: int) -> LoraFactors:
-    """Best rank-``max_rank`` factors of ``B @ A`` (exact when the rank already fits).
+    """Best rank-``max_rank`` factors of ``B @ A`` (exact when the rank already fits)."""
+    factors, _ = recompress_with_loss(a, b, max_rank)
+    return factors
+
+
+def recompress_with_loss(
+    a: torch.Tensor, b: torch.Tensor, max_rank: int
+) -> tuple[LoraFactors, tuple[float, float]]:
+    """``recompress``, plus the squared Frobenius norms of what was dropped and of the whole.
 
     Uses QR of both factors and an SVD of the small core, so it never forms the full
-    out x in matrix. The singular values are split evenly between the new A and B.
+    out x in matrix; the dropped energy is the sum of the dropped squared singular
+    values. The singular values are split evenly between the new A and B.
     """
     qb, rb = torch.linalg.qr(b)
     qa, ra = torch.linalg.qr(a.T)
@@ -153,7 +162,8 @@ def recompress(a: torch.Tensor, b: torch.Tensor, max_rank: int) -> LoraFactors:
     root = s[:keep].sqrt()
     new_b = (qb @ u[:, :keep]) * root
     new_a = root[:, None] * (vh[:keep] @ qa.T)
-    return new_a, new_b
+    energy = s.double().square()
+    return (new_a, new_b), (float(energy[keep:].sum()), float(energy.sum()))
 
 
 def delta_matrix(factors: LoraFactors) -> torch.Tensor:

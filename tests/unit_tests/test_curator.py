@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.agents.curator import Curator, plan_retirements
+from acdc.agents.curator import Curator, impossible_tasks, over_cap
 from acdc.agents.structured import caller_for
 from acdc.context import Context
 from acdc.tasks import Task, load_tasks, seed_tasks_dir
@@ -19,6 +19,22 @@ SEEDS = load_tasks(seed_tasks_dir())
 
 def variant(task: Task, **changes: object) -> Task:
     return task.model_copy(update=changes)
+
+
+def harder(task: Task, new_id: str) -> Task:
+    """A harder variant: the same task with one more constraint in every instruction."""
+    instances = [
+        i.model_copy(update={"instruction": i.instruction + " Show your work in one line."})
+        for i in task.instances
+    ]
+    return variant(
+        task,
+        id=new_id,
+        instances=instances,
+        parent_id=task.id,
+        adaptation="harder",
+        difficulty=min(5, task.difficulty + 1),
+    )
 
 
 @pytest.fixture
@@ -54,31 +70,45 @@ def test_a_paraphrase_is_rejected_as_duplicate_without_asking_the_model(index: T
     assert calls == 0 and index.get("copy-1") is None
 
 
-def test_a_new_task_goes_to_the_model_which_decides(index: TaskIndex):
-    birds = variant(
-        SEEDS[0],
-        id="birds-1",
-        name="Bird migration",
-        capability="ornithology",
-        description="Name which bird species migrate farthest each year.",
+def similar_task(new_id: str) -> Task:
+    """A new task close to the code-tracing seed (cosine about 0.8), not a copy of it."""
+    code = "d = {'a': [1]}\ne = dict(d)\ne['a'].append(2)\nprint(sum(d['a']) * 3)"
+    first = (
+        SEEDS[0]
+        .instances[0]
+        .model_copy(
+            update={"instruction": f"What does this Python code print?\n\n```python\n{code}\n```"}
+        )
     )
+    return variant(
+        SEEDS[0],
+        id=new_id,
+        description="Predict the output of short Python programs mixing aliasing and copies.",
+        instances=[first, *SEEDS[0].instances[1:]],
+    )
+
+
+def test_a_similar_new_task_goes_to_the_model_which_decides(index: TaskIndex):
+    close = similar_task("close-1")
+    similar = [n for n in index.nearest_to_task(close, 3) if n.similarity >= 0.7]
+    assert similar and similar[0].similarity < 0.95
     no = json.dumps({"reasoning": "Same as the knowledge task.", "interestingly_new": False})
     yes = json.dumps(
-        {"reasoning": "Tests ornithology, which nothing covers.", "interestingly_new": True}
+        {"reasoning": "Adds a working step to each answer.", "interestingly_new": True}
     )
     with StubOpenAI([no, yes]) as stub:
-        refused = asyncio.run(curator(stub, index).admit(birds))
-        accepted = asyncio.run(curator(stub, index).admit(birds))
+        refused = asyncio.run(curator(stub, index).admit(close))
+        accepted = asyncio.run(curator(stub, index).admit(close))
         prompt = stub.prompts()[0]
     assert not refused.accepted and refused.gate == "interestingly_new"
     assert refused.reason == "Same as the knowledge task."
-    assert accepted.accepted and "ornithology" in accepted.reason
-    assert index.get("birds-1") is not None and len(accepted.neighbours) == 3
-    assert "<candidate>" in prompt and prompt.count("<task>") == 3
+    assert accepted.accepted and "working step" in accepted.reason
+    assert index.get("close-1") is not None and len(accepted.neighbours) == 3
+    assert "<candidate>" in prompt and prompt.count("<task>") == len(similar)
 
 
 def test_a_failed_novelty_check_rejects_with_its_reason(index: TaskIndex):
-    odd = variant(SEEDS[0], id="odd-1", description="Compose a limerick about tax law.")
+    odd = similar_task("odd-1")
     with StubOpenAI(["nonsense"]) as stub:
         decision = asyncio.run(curator(stub, index).admit(odd))
     assert not decision.accepted and decision.reason.startswith("check failed: malformed")
@@ -97,13 +127,102 @@ def test_a_task_close_to_a_benchmark_question_is_contaminated(index: TaskIndex, 
     assert not decision.accepted and decision.gate == "contamination"
 
 
-def test_retirement_plan_drops_unsolvable_trivial_and_oldest_over_cap():
-    a, b, c, d = (variant(SEEDS[i], generation=g) for i, g in ((0, 0), (1, 1), (2, 2), (3, 3)))
-    rates = {a.id: 0.0, b.id: 0.5, c.id: 1.0}  # d not evaluated yet: kept
-    plan = plan_retirements([a, b, c, d], rates, pool_max=1)
-    assert [(r.task_id, r.reason.split(" ")[0]) for r in plan] == [
-        (a.id, "solved"),
-        (c.id, "solved"),
-        (b.id, "oldest"),
-    ]
-    assert "no expert" in plan[0].reason and "every expert" in plan[1].reason
+def test_impossible_tasks_skip_unevaluated_ones_and_never_empty_the_pool():
+    a, b, c = SEEDS[:3]
+    rates = {a.id: 0.0, b.id: 0.5}  # c not evaluated yet
+    assert impossible_tasks([a, b, c], rates) == [a.id]
+    assert impossible_tasks([a, c], {a.id: 0.0}) == [a.id]  # c has no rate: kept, a goes
+    assert impossible_tasks([a, b], {a.id: 0.0, b.id: 0.0}) == []  # all impossible: keep all
+
+
+def test_the_cap_retires_the_oldest_first():
+    a, b, c = (variant(SEEDS[i], generation=g) for i, g in ((0, 2), (1, 0), (2, 1)))
+    plan = over_cap([a, b, c], pool_max=1)
+    assert [r.task_id for r in plan] == [b.id, c.id]
+    assert all(r.reason.startswith("cap:") for r in plan)
+    assert over_cap([a, b, c], pool_max=3) == []
+
+
+def test_a_variant_is_not_compared_with_its_own_lineage(index: TaskIndex):
+    parent = SEEDS[0]
+    child = harder(parent, "harder-1")
+    with StubOpenAI([]) as stub:
+        as_new = asyncio.run(curator(stub, index).admit(child))
+        as_variant = asyncio.run(curator(stub, index).admit(child, lineage=[parent], variant=True))
+        calls = len(stub.requests)
+    # Judged like a new task, the variant is a near-identical copy of its parent.
+    assert not as_new.accepted and as_new.gate == "duplicate" and parent.id in as_new.reason
+    # As a variant, its lineage is left out: no duplicate refusal, no novelty question.
+    assert as_variant.accepted, as_variant.reason
+    assert parent.id not in [t for t, _ in as_variant.neighbours]
+    assert calls == 0 and index.get("harder-1") is not None
+
+
+def test_a_variant_of_a_variant_skips_the_grandparent_too(index: TaskIndex):
+    parent = SEEDS[0]
+    first = harder(parent, "harder-1")
+    index.upsert(first)
+    second = harder(first, "harder-2")
+    with StubOpenAI([]) as stub:
+        decision = asyncio.run(
+            curator(stub, index).admit(second, lineage=[first, parent], variant=True)
+        )
+    assert decision.accepted, decision.reason
+
+
+def test_an_exact_copy_of_the_parent_is_refused_even_as_a_variant(index: TaskIndex):
+    parent = SEEDS[0]
+    copy = variant(parent, id="copy-2", parent_id=parent.id, adaptation="harder")
+    with StubOpenAI([]) as stub:
+        decision = asyncio.run(curator(stub, index).admit(copy, lineage=[parent], variant=True))
+    assert not decision.accepted and decision.gate == "duplicate"
+    assert decision.reason == f"an exact copy of {parent.id}"
+
+
+def test_a_variant_near_identical_to_a_task_outside_its_lineage_is_refused(index: TaskIndex):
+    other, parent = SEEDS[0], SEEDS[1]
+    clone_of_other = variant(other, id="clone-1", parent_id=parent.id, adaptation="harder")
+    with StubOpenAI([]) as stub:
+        decision = asyncio.run(
+            curator(stub, index).admit(clone_of_other, lineage=[parent], variant=True)
+        )
+    assert not decision.accepted and decision.gate == "duplicate" and other.id in decision.reason
+
+
+def test_only_near_identical_text_is_a_duplicate_below_it_the_model_decides(index: TaskIndex):
+    close = similar_task("close-1")
+    near = index.nearest_to_task(close, 1)[0]
+    assert 0.7 < near.similarity < 0.999  # similar, not identical
+    yes = json.dumps({"reasoning": "adds a working step", "interestingly_new": True})
+    for threshold, gate in ((near.similarity - 0.01, "duplicate"), (0.999, "accepted")):
+        ctx = Context(curator_retries=0)
+        with StubOpenAI([yes]) as stub:
+            decision = asyncio.run(
+                Curator(
+                    caller_for(ctx, "curator", stub.url),
+                    index,
+                    novelty_threshold=0.7,
+                    duplicate_threshold=threshold,
+                    neighbours=3,
+                ).admit(close)
+            )
+            asked = len(stub.requests)
+        assert decision.gate == gate
+        assert asked == (1 if gate == "accepted" else 0)
+
+
+def test_only_neighbours_at_the_novelty_threshold_are_shown_to_the_model(index: TaskIndex):
+    unrelated = variant(
+        SEEDS[0],
+        id="knots-1",
+        description="Tie a named sailing knot from a verbal description.",
+        instances=[
+            i.model_copy(update={"instruction": f"Describe how to tie a bowline knot, step {n}."})
+            for n, i in enumerate(SEEDS[0].instances)
+        ],
+    )
+    with StubOpenAI([]) as stub:
+        decision = asyncio.run(curator(stub, index).admit(unrelated))
+        calls = len(stub.requests)
+    assert all(similarity < 0.7 for _, similarity in decision.neighbours)
+    assert decision.accepted and calls == 0

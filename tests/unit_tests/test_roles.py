@@ -26,9 +26,21 @@ DRAFT = {
     "grading": "numeric",
     "rubric": "The number must match the reference.",
     "instances": [
-        {"instruction": "How many centimetres are in 2.5 metres?", "reference": "250"},
-        {"instruction": "How many grams are in 3 kilograms?", "reference": "3000"},
-        {"instruction": "How many millilitres are in 1.2 litres?", "reference": "1200"},
+        {
+            "instruction": "How many centimetres are in 2.5 metres?",
+            "reference": "250",
+            "wrong_answer": "25",
+        },
+        {
+            "instruction": "How many grams are in 3 kilograms?",
+            "reference": "3000",
+            "wrong_answer": "300",
+        },
+        {
+            "instruction": "How many millilitres are in 1.2 litres?",
+            "reference": "1200",
+            "wrong_answer": "120",
+        },
     ],
 }
 
