@@ -15,6 +15,14 @@ Mechanisms, tried once per process and cached, first that works wins:
 applies) and ``unshare --user --map-root-user`` (unprivileged user namespaces). With
 neither, :func:`run_score` refuses unless the caller passes ``allow_unisolated=True``,
 which keeps the limits and the scrubbed environment but not the isolation.
+
+The supervisor and the worker each leave the caller's session and are undumpable, so
+the code can neither ``killpg`` the host's process group nor ptrace its supervisor.
+One memory and process ceiling holds for the whole call tree: a cgroup per call where
+one can be made (:mod:`acdc.agents.sandbox_cgroup`), else per-process limits with at
+most ``processes`` (2) processes. Everything the child reports is validated here as
+untrusted input: :func:`run_score` never raises, whatever the child writes or however
+it dies.
 """
 
 import contextlib
@@ -33,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from acdc.agents import sandbox_cgroup
+
 logger = logging.getLogger(__name__)
 
 CHILD = Path(__file__).resolve().with_name("sandbox_child.py")
@@ -42,6 +52,17 @@ _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _MAX_RESULT_BYTES = 64 * 1024
 _PROBE_CODE = "def score(instance, submission):\n    return 0.5\n"
+_CHILD_KINDS: tuple[FailureKind, ...] = (
+    "timeout",
+    "memory",
+    "crashed",
+    "bad_return",
+    "sandbox_error",
+)
+"""Failures the child may report; ``not_isolated`` is decided here only."""
+_DETAIL_CHARS = 2000
+SCORE_TOLERANCE = 1e-6
+"""A score this far outside [0, 1] is clamped (float noise); further out it is a bad return."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +72,13 @@ class SandboxLimits:
     Attributes:
         cpu_seconds: RLIMIT_CPU; a SIGXCPU at this limit, SIGKILL one second later.
         wall_seconds: Wall-clock limit; the whole process tree is killed after it.
-        memory_bytes: RLIMIT_AS, the address space of the child.
+        memory_bytes: RLIMIT_AS of each process, and the memory ceiling of the whole
+            call tree where a cgroup is available.
         file_bytes: RLIMIT_FSIZE, the largest file the code may write.
-        processes: RLIMIT_NPROC, processes and threads of the sandbox uid (stops fork
-            bombs; not enforced when the code runs as global root, see the module doc).
+        processes: Processes and threads the code may run at once, the worker included
+            (2: the worker and one ``run_submission`` program). Enforced by the cgroup's
+            pids.max, else RLIMIT_NPROC (which does not bind global root in a user
+            namespace, see the module doc).
         open_files: RLIMIT_NOFILE.
         tmpfs_bytes: Size of the tmpfs holding the new root and the scratch folder.
     """
@@ -63,7 +87,7 @@ class SandboxLimits:
     wall_seconds: float = 15.0
     memory_bytes: int = 512 * 1024**2
     file_bytes: int = 1024**2
-    processes: int = 8
+    processes: int = 2
     open_files: int = 64
     tmpfs_bytes: int = 16 * 1024**2
 
@@ -115,10 +139,24 @@ def run_score(
             works. Only for trusted code, e.g. hand-written seed tasks on a dev machine.
 
     Returns:
-        The score, clamped to [0, 1], or a failure with its reason. Never raises for
-        anything the code does.
+        The score in [0, 1], or a failure with its reason. Never raises, whatever the
+        code does or the child writes.
     """
     limits = limits or SandboxLimits()
+    try:
+        return _run_score(code, instance, submission, limits, allow_unisolated)
+    except Exception as exc:  # the contract is "never raises": a bug here is a failure
+        logger.exception("sandbox: unexpected error")
+        return SandboxResult(None, "sandbox_error", f"sandbox error: {exc!r}"[:_DETAIL_CHARS], None)
+
+
+def _run_score(
+    code: str,
+    instance: dict[str, Any],
+    submission: str,
+    limits: SandboxLimits,
+    allow_unisolated: bool,
+) -> SandboxResult:
     mode = isolation()
     if mode is None and not allow_unisolated:
         return SandboxResult(
@@ -132,28 +170,40 @@ def run_score(
     return _run(mode, code, instance, submission, limits)
 
 
-@functools.cache
 def isolation() -> Isolation | None:
     """The first isolation mechanism that runs a trivial score function here, or None."""
+    modes = isolation_modes()
+    return modes[0] if modes else None
+
+
+@functools.cache
+def isolation_modes() -> tuple[Isolation, ...]:
+    """Every isolation mechanism that runs a trivial score function here, best first."""
     if shutil.which("unshare") is None:
         logger.warning("sandbox: no unshare binary on PATH; generated code cannot be isolated")
-        return None
+        return ()
     candidates: list[Isolation] = ["unshare-userns"]
     if os.geteuid() == 0:
         candidates.insert(0, "unshare")
+    working: list[Isolation] = []
     for mode in candidates:
         result = _run(mode, _PROBE_CODE, {}, "", SandboxLimits(cpu_seconds=5, wall_seconds=20))
         if result.score == 0.5:
-            logger.info("sandbox: isolating generated code with %s", mode)
-            if mode == "unshare-userns" and os.geteuid() == 0:
-                logger.warning(
-                    "sandbox: running as root without CAP_SYS_ADMIN; RLIMIT_NPROC cannot bind "
-                    "global root, so only the wall-clock limit stops a fork bomb"
-                )
-            return mode
-        logger.info("sandbox: %s does not work here: %s %s", mode, result.failure, result.detail)
-    logger.warning("sandbox: no isolation mechanism works on this machine")
-    return None
+            working.append(mode)
+        else:
+            logger.info(
+                "sandbox: %s does not work here: %s %s", mode, result.failure, result.detail
+            )
+    if not working:
+        logger.warning("sandbox: no isolation mechanism works on this machine")
+    elif working[0] == "unshare-userns" and os.geteuid() == 0 and sandbox_cgroup.layout() is None:
+        logger.warning(
+            "sandbox: running as root without CAP_SYS_ADMIN or a cgroup; RLIMIT_NPROC cannot "
+            "bind global root, so only the wall-clock limit stops a fork bomb"
+        )
+    else:
+        logger.info("sandbox: isolating generated code with %s", working[0])
+    return tuple(working)
 
 
 def _binds() -> list[str]:
@@ -208,13 +258,26 @@ def _run(
                 "open_files": limits.open_files,
             },
             "result_fd": write_fd,
+            "python": os.path.realpath(sys.executable),  # the venv's link is not in the new root
             "root": root,
             "isolate": isolate,
         }
         env = dict(_ENV, HOME=root, TMPDIR=root) if mode is None else dict(_ENV)
+        group = _call_group(limits, mode)
+        command = _command(mode)
+        if group is not None:
+            command = [
+                "/bin/sh",
+                "-c",
+                sandbox_cgroup.JOIN_SCRIPT,
+                "sh",
+                *group.procs_files,
+                "--",
+                *command,
+            ]
         try:
             process = subprocess.Popen(
-                _command(mode),
+                command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -225,16 +288,45 @@ def _run(
             )
         except OSError as exc:
             os.close(read_fd)
+            if group is not None:
+                group.close()
             return SandboxResult(None, "sandbox_error", f"cannot start the sandbox: {exc}", mode)
         finally:
             os.close(write_fd)
-        timed_out = _wait(process, json.dumps(request).encode(), limits.wall_seconds)
-        raw = _drain(read_fd)
+        try:
+            timed_out = _wait(process, json.dumps(request).encode(), limits.wall_seconds)
+            raw = _drain(read_fd)
+            out_of_memory = group is not None and group.oom_killed()
+        finally:
+            if group is not None:
+                group.close()
     if timed_out:
         return SandboxResult(
             None, "timeout", f"wall-clock limit of {limits.wall_seconds:g} s exceeded", mode
         )
-    return _interpret(raw, nonce, process.returncode, mode)
+    result = _interpret(raw, nonce, process.returncode, mode)
+    if out_of_memory and not result.ok:
+        ceiling = f"{limits.memory_bytes / 1024**2:g} MiB"
+        return SandboxResult(
+            None, "memory", f"the call went over its memory ceiling of {ceiling}", mode
+        )
+    return result
+
+
+def _call_group(limits: SandboxLimits, mode: Isolation | None) -> sandbox_cgroup.CallGroup | None:
+    """A cgroup holding the call's memory and process ceiling, or None where there is none.
+
+    ``pids.max`` also counts the supervisor and, when isolated, the ``unshare`` process.
+    """
+    found = sandbox_cgroup.layout()
+    if found is None:
+        return None
+    overhead = 1 if mode is None else 2
+    try:
+        return sandbox_cgroup.CallGroup(found, limits.memory_bytes, limits.processes + overhead)
+    except OSError as exc:
+        logger.warning("sandbox: cannot make the call's cgroup (%s); per-process limits only", exc)
+        return None
 
 
 def _wait(process: subprocess.Popen[bytes], request: bytes, wall_seconds: float) -> bool:
@@ -273,24 +365,42 @@ def _drain(fd: int) -> bytes:
 
 
 def _interpret(raw: bytes, nonce: str, returncode: int, mode: Isolation | None) -> SandboxResult:
-    """Turn the child's result line (or its absence) into a validated result."""
+    """Turn the child's result line (or its absence) into a validated result.
+
+    The line is checked as untrusted input (shape, types, a finite score, a kind from
+    the child's closed list, a short detail) although only the supervisor writes it.
+    """
     try:
         outcome = json.loads(raw.decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         outcome = None
     if not isinstance(outcome, dict) or outcome.get("nonce") != nonce:
         # The supervisor reports whatever the code does, so this is the sandbox itself
         # failing, e.g. unshare refused by the kernel.
         detail = f"the sandbox exited with status {returncode} without a valid result"
         return SandboxResult(None, "sandbox_error", detail, mode)
-    if not outcome.get("ok"):
-        kind = outcome.get("kind")
-        known = ("timeout", "memory", "crashed", "bad_return", "sandbox_error")
-        failure: FailureKind = kind if kind in known else "sandbox_error"
-        return SandboxResult(None, failure, str(outcome.get("detail", "")), mode)
+    ok = outcome.get("ok")
+    if ok is False:
+        kind, text = outcome.get("kind"), outcome.get("detail")
+        if kind not in _CHILD_KINDS or not isinstance(text, str):
+            return SandboxResult(
+                None, "sandbox_error", f"malformed failure {str(kind)[:80]!r}", mode
+            )
+        failure: FailureKind = kind
+        return SandboxResult(None, failure, text[-_DETAIL_CHARS:], mode)
     value = outcome.get("score")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return SandboxResult(None, "bad_return", f"invalid score {value!r}", mode)
-    score = min(1.0, max(0.0, float(value)))
-    detail = "" if score == value else f"score {value!r} clamped to {score}"
+    if ok is not True or isinstance(value, bool) or not isinstance(value, int | float):
+        return SandboxResult(None, "bad_return", f"invalid score {str(value)[:80]!r}", mode)
+    try:
+        number = float(value)
+    except OverflowError:
+        return SandboxResult(
+            None, "bad_return", "invalid score: an integer too large for a float", mode
+        )
+    if not math.isfinite(number):
+        return SandboxResult(None, "bad_return", f"invalid score {number}", mode)
+    if not -SCORE_TOLERANCE <= number <= 1 + SCORE_TOLERANCE:
+        return SandboxResult(None, "bad_return", f"score {number:g} is outside [0, 1]", mode)
+    score = min(1.0, max(0.0, number))
+    detail = "" if score == number else f"score {number!r} clamped to {score}"
     return SandboxResult(score, None, detail, mode)

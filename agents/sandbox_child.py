@@ -4,20 +4,32 @@ Run only by ``acdc.agents.sandbox`` as ``python -I -S sandbox_child.py`` inside 
 mount, network, pid, IPC and UTS namespaces. It uses the standard library alone, because
 once the new root is in place nothing but the interpreter's own files is visible.
 
-Order matters: read the request, build a new root from read-only binds on a tmpfs,
-chroot into it and drop every privilege; then fork a worker that sets the resource
-limits and only then compiles the untrusted code. The supervisor reports how the worker
-ended on a dedicated pipe the worker never holds, never on stdout, so text the code
-prints cannot pose as a result.
+Order matters: leave the caller's session and become undumpable (no ptrace, no
+``killpg`` reaching the host's process group), read the request, build a new root from
+read-only binds on a tmpfs, chroot into it, drop every privilege and set the resource
+limits; only then fork a worker (its own session again) that compiles the untrusted
+code. The supervisor owns the outcome pipe and runs no untrusted code. The worker
+reports to it on a second pipe that the code can write too (same process), so the
+supervisor treats that line as untrusted: it accepts only a finite score or a failure
+kind from a closed list (never ``sandbox_error``, which only the supervisor reports) with
+a short detail, and anything else becomes ``crashed``.
+
+Score code gets ``run_submission(source, stdin="", timeout=2.0)``: it runs a subject's
+program in a fresh interpreter in its own session, with no descriptor of the worker's
+but its own stdin, stdout and stderr, so a submission never shares a process (memory,
+pipes) with the grader that scores it.
 """
 
+import contextlib
 import ctypes
 import json
 import math
 import os
 import resource
 import signal
+import subprocess
 import sys
+import tempfile
 import traceback
 from typing import Any
 
@@ -36,14 +48,20 @@ _AT_FDCWD = -100
 _AT_RECURSIVE = 0x8000
 _MOUNT_ATTR_RDONLY_NOSUID_NODEV = 0x1 | 0x2 | 0x4
 _PR_CAPBSET_DROP = 24
+_PR_SET_DUMPABLE = 4
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAPABILITY_VERSION_3 = 0x20080522
 _DETAIL_CHARS = 2000
 _MAX_OUTCOME_BYTES = 16 * 1024
+_WORKER_KINDS = ("timeout", "memory", "crashed", "bad_return")
+"""Failures the worker may report; ``sandbox_error`` is the supervisor's alone."""
+_MAX_SOURCE_BYTES = 100_000  # one argv string may hold 128 KiB on Linux
+_MAX_OUTPUT_BYTES = 1024**2
 _WORKDIR = "/tmp"
 _DEVICES = ("null", "zero", "random", "urandom")
+_PYTHON = sys.executable  # replaced by the request's path, valid inside the new root
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
@@ -193,31 +211,105 @@ def _on_sigxcpu(signum: int, frame: object) -> None:
     raise CpuTimeExceededError
 
 
+def _detach() -> None:
+    """Leave the caller's session and become undumpable.
+
+    So code can neither signal the caller's process group (``killpg(0, ...)``) nor
+    ptrace this process or read its memory.
+    """
+    with contextlib.suppress(OSError):  # already a session leader when run unisolated
+        os.setsid()
+    _check(_libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(SET_DUMPABLE)")
+
+
 def _apply_limits(limits: dict[str, int]) -> None:
+    """Set the limits in the supervisor, before any untrusted code exists.
+
+    The worker and everything it starts inherit them, and a failure here is reported by
+    the supervisor itself, so the worker never needs the ``sandbox_error`` kind.
+    RLIMIT_NPROC counts the supervisor too (same uid), hence the ``+ 1``.
+    """
     cpu = limits["cpu_seconds"]
-    # The soft limit raises an exception the runner reports; the hard limit one second
+    # The soft limit raises an exception the worker reports; the hard limit one second
     # later kills code that swallows it.
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     for which, value in (
         (resource.RLIMIT_AS, limits["memory_bytes"]),
         (resource.RLIMIT_FSIZE, limits["file_bytes"]),
-        (resource.RLIMIT_NPROC, limits["processes"]),
+        (resource.RLIMIT_NPROC, limits["processes"] + 1),
         (resource.RLIMIT_NOFILE, limits["open_files"]),
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(which, (value, value))
-    signal.signal(signal.SIGXCPU, _on_sigxcpu)
-    # A write past RLIMIT_FSIZE then fails with an OSError instead of killing silently.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 def _failure(kind: str, detail: str) -> dict[str, Any]:
     return {"ok": False, "kind": kind, "detail": detail[-_DETAIL_CHARS:]}
 
 
+def run_submission(source: str, stdin: str = "", timeout: float = 2.0) -> dict[str, Any]:
+    """Run a subject's Python program in its own process; for score code to call.
+
+    The program runs in a fresh ``python -I -S`` (no memory shared with the grader), in
+    a new session, with only its own stdin, stdout and stderr open: it cannot write the
+    grader's outcome, read the grader's expected answers, or outlive ``timeout``. It
+    inherits the sandbox's limits and counts against its process ceiling, so run one
+    at a time. Never raises.
+
+    Args:
+        source: The program's source text (at most 100,000 bytes).
+        stdin: Text the program reads on its standard input.
+        timeout: Wall-clock seconds before the program and its children are killed.
+
+    Returns:
+        ``{"stdout": str, "stderr": str, "exit_code": int | None, "timed_out": bool}``;
+        ``exit_code`` is None when the program could not start or was killed; output
+        past 1 MiB is cut.
+    """
+    result: dict[str, Any] = {"stdout": "", "stderr": "", "exit_code": None, "timed_out": False}
+    try:
+        data = str(source).encode()
+        if len(data) > _MAX_SOURCE_BYTES or b"\0" in data:
+            result["stderr"] = "run_submission: source over 100,000 bytes or with a NUL byte"
+            return result
+        seconds = max(0.1, min(float(timeout), 60.0))
+        with (
+            tempfile.TemporaryFile() as in_file,
+            tempfile.TemporaryFile() as out_file,
+            tempfile.TemporaryFile() as err_file,
+        ):
+            in_file.write(str(stdin).encode())
+            in_file.seek(0)
+            process = subprocess.Popen(
+                [_PYTHON, "-I", "-S", "-c", data.decode()],
+                stdin=in_file,
+                stdout=out_file,
+                stderr=err_file,
+                close_fds=True,
+                start_new_session=True,
+                env=dict(os.environ),
+            )
+            try:
+                result["exit_code"] = process.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                result["timed_out"] = True
+            finally:
+                with contextlib.suppress(OSError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            if result["exit_code"] is not None and result["exit_code"] < 0:
+                result["exit_code"] = None  # killed by a signal
+            for key, handle in (("stdout", out_file), ("stderr", err_file)):
+                handle.seek(0)
+                result[key] = handle.read(_MAX_OUTPUT_BYTES).decode(errors="replace")
+    except Exception as exc:  # e.g. the process ceiling refused the fork
+        result["stderr"] = f"run_submission could not run the program: {exc}"
+    return result
+
+
 def _score(code: str, instance: dict[str, Any], submission: str) -> dict[str, Any]:
     """Run the untrusted code and turn whatever happens into an outcome dict."""
-    namespace: dict[str, Any] = {"__name__": "score_code"}
+    namespace: dict[str, Any] = {"__name__": "score_code", "run_submission": run_submission}
     try:
         exec(compile(code, "<score_code>", "exec"), namespace)
         function = namespace.get("score")
@@ -246,22 +338,62 @@ def _outcome_line(outcome: dict[str, Any]) -> bytes:
 
 
 def _work(request: dict[str, Any], out_fd: int) -> None:
-    """The worker process: limits on, run the code, report to the supervisor, exit."""
+    """The worker process: run the code, report to the supervisor, exit; never returns."""
     pid = os.getpid()
     try:
-        _apply_limits(request["limits"])
-    except BaseException:
-        outcome = _failure("sandbox_error", "setting limits failed: " + traceback.format_exc())
-    else:
+        _detach()
+        signal.signal(signal.SIGXCPU, _on_sigxcpu)
+        # A write past RLIMIT_FSIZE then fails with an OSError instead of killing silently.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         try:
             outcome = _score(request["code"], request["instance"], request["submission"])
         except CpuTimeExceededError:  # landed just outside _score's own handler
             outcome = _failure("timeout", "CPU time limit exceeded")
         except BaseException:
             outcome = _failure("crashed", traceback.format_exc())
-    if os.getpid() == pid:  # processes the code forked return here too; they stay silent
-        os.write(out_fd, _outcome_line(outcome))
-    os._exit(0)
+        if os.getpid() == pid:  # processes the code forked return here too; they stay silent
+            os.write(out_fd, _outcome_line(outcome))
+    finally:
+        os._exit(0)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a finite float, or None; never raises (a 400-digit int overflows)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _validate(raw: bytes) -> dict[str, Any] | None:
+    """The worker's line as a clean outcome, or None when it is not one.
+
+    The code shares the worker's process and may have written this line itself, so
+    every field is checked: the shape, the types, a finite score, a worker kind, a
+    short text detail. Deep nesting raises RecursionError inside ``json``: refused too.
+    """
+    if raw.count(b"\n") != 1 or not raw.endswith(b"\n"):
+        return None
+    try:
+        outcome = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(outcome, dict) or not isinstance(outcome.get("ok"), bool):
+        return None
+    if outcome["ok"]:
+        if set(outcome) != {"ok", "score"}:
+            return None
+        score = _number(outcome["score"])
+        if score is None:
+            return _failure("bad_return", f"invalid score {str(outcome['score'])[:80]!r}")
+        return {"ok": True, "score": score}
+    kind, detail = outcome.get("kind"), outcome.get("detail")
+    if kind not in _WORKER_KINDS or not isinstance(detail, str) or len(outcome) != 3:
+        return None
+    return _failure(kind, detail)
 
 
 def _supervise(request: dict[str, Any], result_fd: int) -> dict[str, Any]:
@@ -279,14 +411,11 @@ def _supervise(request: dict[str, Any], result_fd: int) -> dict[str, Any]:
     os.close(write_fd)
     _, status, usage = os.wait4(pid, 0)
     raw = _drain(read_fd)
-    if raw.count(b"\n") > 1:  # the worker writes one line; more means the code wrote too
-        return _failure("crashed", "the score code wrote to the sandbox's outcome pipe")
-    try:
-        outcome: dict[str, Any] = json.loads(raw)
-        if isinstance(outcome, dict):
+    if raw:
+        outcome = _validate(raw)
+        if outcome is not None:
             return outcome
-    except ValueError:
-        pass
+        return _failure("crashed", "the score code wrote an invalid outcome to the sandbox's pipe")
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)
         cpu = usage.ru_utime + usage.ru_stime
@@ -315,10 +444,14 @@ def _drain(fd: int) -> bytes:
 
 def main() -> None:
     """Read the request from stdin, run it, write one JSON line to the result pipe."""
+    global _PYTHON
     request = json.loads(sys.stdin.buffer.read())
     result_fd = int(request["result_fd"])
+    _PYTHON = request["python"]
     try:
         _confine(request)
+        _detach()  # after the uid switch, which resets the dumpable flag
+        _apply_limits(request["limits"])
     except BaseException:
         outcome = _failure("sandbox_error", "setup failed: " + traceback.format_exc())
     else:

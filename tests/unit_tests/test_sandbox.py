@@ -4,6 +4,7 @@ Limits are small (1 s of CPU) so the suite stays fast. Hostile tests need a work
 isolation mechanism and are skipped, with the reason, where there is none.
 """
 
+import json
 import os
 import socket
 import time
@@ -66,14 +67,22 @@ def test_standard_library_imports_work_inside():
         ("True", 1.0, ""),
         ("False", 0.0, ""),
         ("1", 1.0, ""),
-        ("5", 1.0, "clamped"),
-        ("-2.5", 0.0, "clamped"),
+        ("1 + 1e-9", 1.0, "clamped"),
+        ("-1e-9", 0.0, "clamped"),
     ],
 )
-def test_scores_are_clamped_to_the_unit_interval(value: str, score: float, detail: str):
+def test_float_noise_past_the_unit_interval_is_clamped(value: str, score: float, detail: str):
     result = run(define(f"return {value}"))
     assert result.score == score
     assert detail in result.detail
+
+
+@pytest.mark.parametrize("value", ["5", "-2.5", "1e9", "1.01"])
+def test_scores_far_outside_the_unit_interval_are_a_bad_return(value: str):
+    # Before issue 11 these were clamped to 0 or 1 and counted as valid grades.
+    result = run(define(f"return {value}"))
+    assert (result.score, result.failure) == (None, "bad_return")
+    assert "outside [0, 1]" in result.detail
 
 
 @pytest.mark.parametrize(
@@ -271,6 +280,205 @@ def test_no_privileges_remain():
         "return 1.0 if mounted else status"
     )
     assert run(define(body, "import ctypes, os")).score == 0.0
+
+
+# --- forged outcomes, sessions, ptrace and the ceiling (issue 11) --------------------
+# Each of these failed before issue 11 (checked by running them on the old sandbox).
+
+
+@pytest.fixture(params=["unshare", "unshare-userns"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test under each isolation mechanism that works here (root and non-root hosts)."""
+    wanted = request.param
+    if wanted not in sandbox.isolation_modes():
+        pytest.skip(f"{wanted} does not work on this machine")
+    monkeypatch.setattr(sandbox, "isolation", lambda: wanted)
+    return str(wanted)
+
+
+def forge_then_exit(line: str) -> str:
+    """Score code that writes ``line`` to every descriptor, then ends without returning."""
+    fake = line.encode() + b"\n"
+    body = (
+        f"fake = {fake!r}\n"
+        "for fd in range(64):\n    try:\n        os.write(fd, fake)\n    except OSError:\n"
+        "        pass\nos._exit(0)"
+    )
+    return define(body, "import os")
+
+
+HOST_KINDS = ("sandbox_error", "not_isolated")
+
+
+@pytest.mark.parametrize(
+    ("line", "score", "failure"),
+    [
+        ('{"ok": false, "kind": "sandbox_error", "detail": "forged"}', None, "crashed"),
+        ('{"ok": false, "kind": "not_isolated", "detail": "forged"}', None, "crashed"),
+        ('{"ok": true, "score": 5}', None, "bad_return"),
+        ('{"ok": true, "score": -1e300}', None, "bad_return"),
+        ('{"ok": false, "kind": "crashed", "detail": "' + "x" * 15_000 + '"}', None, "crashed"),
+        ('{"ok": true, "score": 1.0, "nonce": "x"}', None, "crashed"),
+        ('{"ok": false, "kind": "crashed", "detail": {"a": 1}}', None, "crashed"),
+    ],
+)
+def test_a_forged_outcome_then_exit_on_every_descriptor_is_validated(
+    mode: str, line: str, score: float | None, failure: str
+):
+    result = run(forge_then_exit(line))
+    assert (result.score, result.failure) == (score, failure), result
+    assert len(result.detail) <= 2000
+
+
+def test_forging_a_plain_score_only_chooses_the_score_code_own_grade(mode: str):
+    # By design: score code chooses its score, so a well-formed line is its grade.
+    assert run(forge_then_exit('{"ok": true, "score": 0.75}')).score == 0.75
+
+
+def test_a_huge_integer_outcome_is_a_bad_return_not_a_raise(mode: str):
+    result = run(forge_then_exit('{"ok": true, "score": ' + "9" * 400 + "}"))
+    assert (result.score, result.failure) == (None, "bad_return")
+
+
+def test_a_deeply_nested_outcome_is_refused(mode: str):
+    nested = "[" * 5000 + "]" * 5000
+    result = run(forge_then_exit('{"ok": false, "kind": "crashed", "detail": ' + nested + "}"))
+    assert (result.score, result.failure) == (None, "crashed")
+
+
+@pytest.mark.parametrize(
+    ("raw", "failure"),
+    [
+        (b'{"ok": true, "score": ' + b"9" * 400 + b', "nonce": "N"}', "bad_return"),
+        (
+            b'{"ok": false, "kind": ' + b"[" * 5000 + b"]" * 5000 + b', "nonce": "N"}',
+            "sandbox_error",
+        ),
+        (b'{"ok": false, "kind": "not_isolated", "detail": "", "nonce": "N"}', "sandbox_error"),
+        (b'{"ok": true, "score": NaN, "nonce": "N"}', "bad_return"),
+        (b'{"ok": "yes", "score": 1, "nonce": "N"}', "bad_return"),
+        (b"\xff\xfe", "sandbox_error"),
+    ],
+)
+def test_the_host_validates_the_supervisor_line_and_never_raises(raw: bytes, failure: str):
+    result = sandbox._interpret(raw, "N", 0, "unshare")
+    assert (result.score, result.failure) == (None, failure)
+
+
+def test_code_cannot_ptrace_its_supervisor(mode: str):
+    body = (
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]\n"
+        "parent = os.getppid()\n"
+        "if libc.ptrace(16, parent, None, None) == 0:\n"  # PTRACE_ATTACH
+        "    time.sleep(0.1)\n    libc.ptrace(17, parent, None, None)\n    return 1.0\n"
+        "return 0.0"
+    )
+    assert run(define(body, "import ctypes, os, time")).score == 0.0
+
+
+def test_killpg_of_its_own_group_ends_only_the_code(mode: str):
+    result = run(define("os.killpg(0, signal.SIGKILL)", "import os, signal"))
+    assert result.failure == "crashed", result
+    assert "SIGKILL" in result.detail
+
+
+FOUR_HOLDERS = """
+import os, time
+
+def hold():
+    try:
+        block = bytearray(400 * 1024 * 1024)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        return block
+    except MemoryError:
+        return None
+
+def score(instance, submission):
+    r, w = os.pipe()
+    for _ in range(3):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            if hold() is not None:
+                os.write(w, b"1")
+                time.sleep(5)
+            os._exit(0)
+    mine = hold()
+    time.sleep(1.5)
+    os.set_blocking(r, False)
+    try:
+        held = len(os.read(r, 16))
+    except BlockingIOError:
+        held = 0
+    return (held + (mine is not None)) / 4
+"""
+
+
+def test_four_processes_of_400_mib_cannot_all_hold_their_memory(mode: str):
+    cgroup = sandbox.sandbox_cgroup.layout() is not None
+    if not cgroup and mode == "unshare-userns" and os.geteuid() == 0:
+        pytest.skip("no cgroup, and RLIMIT_NPROC does not bind global root in a user namespace")
+    result = run(FOUR_HOLDERS, limits=SandboxLimits(cpu_seconds=3, wall_seconds=15))
+    # Old sandbox: 8 processes of 512 MiB each, so all four held 400 MiB (score 1.0).
+    assert result.score is None or result.score <= (0.25 if cgroup else 0.5), result
+    if result.score is None:
+        assert result.failure == "memory", result
+
+
+# --- running a submission in its own process -------------------------------------------
+
+
+def test_run_submission_runs_a_program_on_stdin_with_a_time_limit():
+    body = (
+        "echo = run_submission('import sys\\nprint(sys.stdin.read().upper())', 'hi')\n"
+        "slow = run_submission('while True:\\n    pass', timeout=0.5)\n"
+        "fds = run_submission('import os\\nn = 0\\nfor fd in range(3, 64):\\n    try:\\n"
+        "        os.fstat(fd)\\n        n += 1\\n    except OSError:\\n        pass\\nprint(n)')\n"
+        "ok = echo['stdout'] == 'HI\\n' and echo['exit_code'] == 0\n"
+        "ok = ok and slow['timed_out'] and slow['exit_code'] is None\n"
+        "return 1.0 if ok and fds['stdout'] == '0\\n' else 0.0"
+    )
+    start = time.monotonic()
+    assert run(define(body), limits=SandboxLimits(cpu_seconds=3, wall_seconds=10)).score == 1.0
+    assert time.monotonic() - start < 8
+
+
+def load_seed(name: str) -> dict[str, object]:
+    path = Path(__file__).resolve().parents[2] / "tasks" / "seed" / f"{name}.json"
+    return dict(json.loads(path.read_text()))
+
+
+FORGING_SUBMISSIONS = {
+    "writes a passing outcome to every descriptor, then exits": (
+        "```python\nimport os\nfor fd in range(64):\n    try:\n"
+        '        os.write(fd, b\'{"ok": true, "score": 1.0}\\n\')\n    except OSError:\n'
+        "        pass\nos._exit(0)\n```"
+    ),
+    "reads the expected answers from the grader's memory": (
+        "```python\nimport sys\ndef is_palindrome(s):\n    frame = sys._getframe(1)\n"
+        "    cases = frame.f_globals['TESTS']['palindrome'][1]\n"
+        "    return dict((args[0], want) for args, want in cases)[s]\n```"
+    ),
+    "kills its grader": "```python\nimport os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n```",
+}
+
+
+@pytest.mark.parametrize("submission", FORGING_SUBMISSIONS.values(), ids=FORGING_SUBMISSIONS.keys())
+def test_a_submission_cannot_forge_its_grade_through_a_code_task(mode: str, submission: str):
+    task = load_seed("seed-code-write-function")
+    instances = {i["id"]: i for i in task["instances"]}  # type: ignore[attr-defined]
+    limits = SandboxLimits(cpu_seconds=3, wall_seconds=15)
+    code = str(task["score_code"])
+    result = run_score(code, instances["palindrome"], submission, limits=limits)
+    assert result.score in (0.0, None), result
+    reference = run_score(
+        code, instances["palindrome"], instances["palindrome"]["reference"], limits=limits
+    )
+    assert reference.score == 1.0, reference
 
 
 # --- without isolation ---------------------------------------------------------------
