@@ -316,6 +316,9 @@ def generation_rows(data: RunData) -> list[list[str]]:
         detail = ", ".join(f"{k} {v:g}" for k, v in sorted(rejected.items()))
         tokens = _numbers(g.get("tokens_by_role"))
         seconds = _numbers(g.get("seconds_by_phase"))
+        cost = _numbers(g.get("cost_usd_by_role"))
+        spent = ", ".join(f"{k} {v:.4f}" for k, v in sorted(cost.items()))
+        busy = {k: u.get("busy_share") for k, u in (g.get("utilization_by_phase") or {}).items()}
         rows.append(
             [
                 _cell(g.get("generation")),
@@ -329,6 +332,8 @@ def generation_rows(data: RunData) -> list[list[str]]:
                 _cell(sum(tokens.values()) if tokens else None, ",.0f"),
                 _cell(g.get("tokens_total"), ","),
                 _cell(sum(seconds.values()) if seconds else None, ".1f"),
+                f"{sum(cost.values()):.4f} ({spent})" if cost else "0",
+                ", ".join(f"{k} {v:.0%}" for k, v in busy.items() if isinstance(v, float)),
             ]
         )
     return rows
@@ -336,6 +341,7 @@ def generation_rows(data: RunData) -> list[list[str]]:
 
 TABLE_HEADER = ["generation", "archive", "best expert", "best fitness", "coverage", "pool"]
 TABLE_HEADER += ["accepted", "rejected", "tokens", "tokens (run total)", "seconds"]
+TABLE_HEADER += ["cost USD (by role)", "server busy (by phase)"]
 
 
 def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:

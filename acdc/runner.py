@@ -4,6 +4,8 @@ The CLI compiles the graph with a SQLite checkpointer in the run folder (or Post
 uses the run id as the thread id, and answers human-review interrupts on the terminal.
 A first Ctrl-C (or SIGTERM) asks for a graceful stop after the current generation; a
 second one aborts, and ``acdc run --resume RUN_ID`` continues from the last step.
+The cost budget ends a run inside a phase (``BudgetSpentError``); ``--resume`` with a
+larger ``--cost-budget-usd`` redoes that phase's missing work.
 """
 
 import contextlib
@@ -21,13 +23,18 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
 from acdc.context import ConfigError, Context
+from acdc.costs import BudgetSpentError
 
 RECURSION_LIMIT = 1_000_000
 """Steps per invocation; the run's own budgets end it long before."""
 
 
-def preflight(ctx: Context) -> None:
-    """Refuse a bad configuration before anything starts, naming the field at fault."""
+def preflight(ctx: Context, reach: bool = True) -> None:
+    """Refuse a bad configuration before anything starts, naming the field at fault.
+
+    ``reach=False`` skips the checks that the configured servers answer (``acdc plan``
+    validates a config for another machine).
+    """
     from acdc.agents.curator import PROMPTS as CURATOR
     from acdc.agents.judge import PROMPTS as JUDGE
     from acdc.agents.scientist import PROMPTS as SCIENTIST
@@ -56,12 +63,12 @@ def preflight(ctx: Context) -> None:
             load_prompt(name, variables, ctx.prompts_dir)
     for field in ("server_url", "scientist_base_url", "judge_base_url", "curator_base_url"):
         url = getattr(ctx, field)
-        if url and not _reachable(url):
+        if reach and url and not _reachable(url):
             raise ConfigError(f"{field}: nothing answers at {url}")
     for url in ctx.server_urls:
-        if not _reachable(url):
+        if reach and not _reachable(url):
             raise ConfigError(f"server_urls: nothing answers at {url}")
-    if ctx.embedding_base_url and not _reachable(ctx.embedding_base_url):
+    if reach and ctx.embedding_base_url and not _reachable(ctx.embedding_base_url):
         raise ConfigError(f"embedding_base_url: nothing answers at {ctx.embedding_base_url}")
     if (
         ctx.archive_size
@@ -143,6 +150,8 @@ def run(ctx: Context, *, resume: bool) -> str:
                     break
                 payload = Command(resume=ask_review(interrupts[0].value, ctx.run_dir))
             reason = str(graph.get_state(config).values.get("stop_reason", ""))
+    except BudgetSpentError as spent:  # drained and checkpointed before the node it stopped
+        reason = str(spent)
     finally:
         restore()
         close_all()

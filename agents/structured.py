@@ -2,7 +2,9 @@
 
 A malformed, schema-invalid or refused answer, a timeout or an unreachable server is
 retried up to the role's limit and then returned as a rejection with its reason; it
-never raises out of a role, so one bad item cannot crash a run.
+never raises out of a role, so one bad item cannot crash a run. With a cost meter,
+each call reserves its worst-case cost before it starts and is charged at the tokens
+the server reports; a call the budget refuses fails at once with that reason.
 """
 
 import asyncio
@@ -14,8 +16,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel
 
-from acdc.context import Context
 from acdc.agents.failures import is_transient
+from acdc.context import Context
+from acdc.costs import BUDGET_REFUSAL, CostLedger, CostMeter, Price
 from acdc.models import Role, RoleSettings, load_chat_model
 
 log = logging.getLogger(__name__)
@@ -45,10 +48,19 @@ class Outcome(Generic[T]):
 class StructuredCaller:
     """Calls one role model for pydantic outputs, with a concurrency limit."""
 
-    def __init__(self, model: BaseChatModel, *, retries: int, concurrency: int, local: bool):
+    def __init__(
+        self,
+        model: BaseChatModel,
+        *,
+        retries: int,
+        concurrency: int,
+        local: bool,
+        meter: CostMeter | None = None,
+    ):
         self.model = model
         self.retries = retries
         self.local = local
+        self.meter = meter
         self._limit = asyncio.Semaphore(concurrency)
 
     async def call(self, schema: type[T], prompt: str) -> Outcome[T]:
@@ -62,7 +74,16 @@ class StructuredCaller:
         for attempt in range(1, self.retries + 2):
             try:
                 async with self._limit:
-                    result = await runnable.ainvoke([HumanMessage(prompt)])
+                    ticket = await self.meter.reserve(prompt) if self.meter else None
+                    if self.meter and ticket is None:
+                        reason = f"{BUDGET_REFUSAL}: the call was not started"
+                        return Outcome(None, reason, attempt - 1, raw, tokens)
+                    try:
+                        result = await runnable.ainvoke([HumanMessage(prompt)])
+                    except BaseException:
+                        if self.meter and ticket:
+                            self.meter.settle(ticket, 0, 0)  # unknown usage: nothing reported
+                        raise
             except ValueError as err:  # the client's schema or JSON check of the reply
                 reason, transient = f"malformed output: {str(err)[:300]}", False
                 continue
@@ -77,6 +98,10 @@ class StructuredCaller:
             raw = str(getattr(message, "content", "") or "")
             usage = getattr(message, "usage_metadata", None) or {}
             tokens += int(usage.get("total_tokens", 0))
+            if self.meter and ticket:
+                self.meter.settle(
+                    ticket, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+                )
             parsed = result.get("parsed")
             if isinstance(parsed, schema):
                 return Outcome(parsed, "", attempt, raw, tokens)
@@ -89,10 +114,20 @@ class StructuredCaller:
         return Outcome(None, reason, self.retries + 1, raw, tokens, transient)
 
 
-def caller_for(ctx: Context, role: Role, server_url: str) -> StructuredCaller:
-    """The structured caller of ``role`` as configured in ``ctx``."""
+def caller_for(
+    ctx: Context, role: Role, server_url: str, ledger: CostLedger | None = None
+) -> StructuredCaller:
+    """The structured caller of ``role`` as configured in ``ctx``; ``ledger`` counts cost."""
     settings = RoleSettings.of(ctx, role)
     model = load_chat_model(settings, server_url, ctx.served_model_name)
+    meter = None
+    if ledger is not None:
+        price = Price.of(getattr(ctx, f"{role}_price"))
+        meter = CostMeter(ledger, role, price, settings.max_tokens)
     return StructuredCaller(
-        model, retries=settings.retries, concurrency=settings.concurrency, local=settings.local
+        model,
+        retries=settings.retries,
+        concurrency=settings.concurrency,
+        local=settings.local,
+        meter=meter,
     )

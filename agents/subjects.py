@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from acdc.agents import answers, graders
 from acdc.agents.failures import is_transient
 from acdc.agents.judge import Judge
+from acdc.costs import is_budget_refusal
 from acdc.population.client import PopulationClient, ServerUnreachableError
 from acdc.prompts.loader import Prompt, load_prompt
 from acdc.runstore import EvalKey, EvalRecord, EvaluationStore
@@ -156,6 +157,8 @@ class Subjects:
             if verdict.score is None and verdict.transient:
                 log.warning("judge unavailable for %s/%s: %s", task.id, instance.id, verdict.reason)
                 return Missing(f"judge: {verdict.reason}")  # not the answer's fault: ask again
+            if verdict.score is None and is_budget_refusal(verdict.reason):
+                return None  # the cost budget stops the run; a resume grades it
             if verdict.score is None:
                 record.error = f"judge failed: {verdict.reason}"[:500]
             else:

@@ -11,6 +11,7 @@ from typing import Any
 
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
+from acdc.graphs.watch import generation_usage, usage_lines
 from acdc.progress import duration
 from acdc.report import write_report
 from acdc.types import ExpertId
@@ -51,6 +52,7 @@ def summarize(
         "tokens_by_role": dict(role_tokens),
         "seconds_by_phase": {k: round(v, 1) for k, v in seconds.items()},
         "tokens_total": tokens,
+        **generation_usage(res, generation),
     }
     res.run.log("generation", **summary)
     text = render(summary)
@@ -86,7 +88,7 @@ def render(summary: dict[str, Any]) -> str:
         f"pool {summary['pool_size']}, coverage {summary['coverage']:.0%}\n"
         f"   tasks accepted {summary['tasks_accepted']}, rejected: {rejected}\n"
         f"   tokens: {roles} (run total {summary['tokens_total']})\n"
-        f"   time: {times}"
+        f"   time: {times}" + usage_lines(summary)
     )
 
 

@@ -141,6 +141,8 @@ def make_run(folder: Path) -> Path:
             tokens_by_role={"author": 1000, "judge": 500},
             seconds_by_phase={"breed": 10.0, "evaluate": 2.5},
             tokens_total=1500,
+            cost_usd_by_role={"scientist": 0.25, "judge": 0.0125},
+            utilization_by_phase={"evaluate": {"busy_share": 0.75, "tokens_per_s": 120.0}},
         ),
         _generation(
             2,
@@ -209,8 +211,10 @@ def test_generation_table_lists_each_generation_once(run: Path) -> None:
             "1,500",
             "1,500",
             "12.5",
+            "0.2625 (judge 0.0125, scientist 0.2500)",
+            "evaluate 75%",
         ],
-        ["2", "3", "b1", "0.500", "87.5%", "5", "2", "0", "2,300", "3,800", "4.0"],
+        ["2", "3", "b1", "0.500", "87.5%", "5", "2", "0", "2,300", "3,800", "4.0", "0", ""],
     ]
 
 
