@@ -195,6 +195,25 @@ def cmd_eval(args: argparse.Namespace) -> None:
     evaluate_coverage(ctx, Path(args.benchmark), args.n or ctx.taskforce_size)
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Validate a config and estimate its calls, tokens, hours and dollars; starts nothing."""
+    import json
+
+    from acdc.planner import measure, plan, render, text
+    from acdc.runner import preflight
+
+    ctx = _context(args)
+    preflight(ctx, reach=False)
+    engines = ctx.tensor_parallel_size * ctx.data_parallel_size
+    if args.gpus and not ctx.attached_urls and engines > args.gpus:
+        raise ConfigError(
+            f"tensor_parallel_size x data_parallel_size = {engines} GPUs, but --gpus {args.gpus}"
+        )
+    measured = measure(Path(args.from_run)) if args.from_run else None
+    data = render(ctx, plan(ctx, measured), args.gpus, args.gpu_tokens_per_s)
+    print(json.dumps(data, indent=2) if args.json else text(data))
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """Write the HTML report of a run (figures embedded) into its report/ folder."""
     from acdc.report import write_report
@@ -213,6 +232,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "taskforce": (cmd_taskforce, "serve a run's task force as an OpenAI-compatible model"),
     "eval": (cmd_eval, "evaluate a run's task force and its baselines on a benchmark"),
     "report": (cmd_report, "write the HTML report of a run"),
+    "plan": (cmd_plan, "validate a config and estimate its calls, tokens, time and dollars"),
 }
 
 
@@ -234,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
             child.add_argument("run", help="run folder")
         if name == "serve":
             child.add_argument("--experts", nargs="*", help="experts to load (default: all)")
+        if name == "plan":
+            child.add_argument("--gpus", type=int, default=1, help="GPUs serving the run")
+            child.add_argument(
+                "--gpu-tokens-per-s", type=float, help="generated tokens per second per GPU"
+            )
+            child.add_argument("--from-run", help="a previous run folder: measured tokens/call")
+            child.add_argument("--json", action="store_true", help="print the plan as JSON")
         if name in ("taskforce", "eval"):
             actions = ["serve"] if name == "taskforce" else ["coverage"]
             child.add_argument("action", choices=actions, help="what to do")
