@@ -117,6 +117,10 @@ class Context:
         default=True,
         metadata=_desc("Reject children whose answers to fixed prompts are gibberish."),
     )
+    seed_tasks_dir: str = field(
+        default="",
+        metadata=_desc("Folder of hand-written seed task files ('' = the bundled tasks/seed)."),
+    )
     initial_pool: int = field(
         default=40, metadata=_desc("Active tasks to reach before the first generation.")
     )
@@ -178,7 +182,13 @@ class Context:
         default=2,
         metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
-    scientist_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    scientist_concurrency: int = field(
+        default=0,
+        metadata=_desc(
+            "Calls in flight at once (0 = the population server's max_num_seqs when it "
+            "serves this role, else 8)."
+        ),
+    )
     scientist_price: list[float] = field(
         default_factory=list,
         metadata=_desc(
@@ -198,7 +208,13 @@ class Context:
         default=2,
         metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
-    judge_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    judge_concurrency: int = field(
+        default=0,
+        metadata=_desc(
+            "Calls in flight at once (0 = the population server's max_num_seqs when it "
+            "serves this role, else 8)."
+        ),
+    )
     judge_price: list[float] = field(
         default_factory=list,
         metadata=_desc("USD per million input and output tokens of the judge model ([] = free)."),
@@ -218,7 +234,13 @@ class Context:
         default=2,
         metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
     )
-    curator_concurrency: int = field(default=8, metadata=_desc("Calls in flight at once."))
+    curator_concurrency: int = field(
+        default=0,
+        metadata=_desc(
+            "Calls in flight at once (0 = the population server's max_num_seqs when it "
+            "serves this role, else 8)."
+        ),
+    )
     curator_price: list[float] = field(
         default_factory=list,
         metadata=_desc("USD per million input and output tokens of the curator model ([] = free)."),
@@ -277,6 +299,13 @@ class Context:
     taskforce_required: list[str] = field(
         default_factory=list,
         metadata=_desc("Experts always in a picked task force, e.g. the instruct seed 'base'."),
+    )
+    complete_skills: bool = field(
+        default=True,
+        metadata=_desc(
+            "Before a task force is picked, evaluate every candidate (and the seed) on "
+            "every task ever active (missing triples only); false: mask the missing cells."
+        ),
     )
     taskforce_router: bool = field(
         default=False,
@@ -418,9 +447,6 @@ class Context:
             "scientist_max_tokens",
             "judge_max_tokens",
             "curator_max_tokens",
-            "scientist_concurrency",
-            "judge_concurrency",
-            "curator_concurrency",
             "novelty_neighbours",
             "pool_max",
             "lora_rank",
@@ -475,6 +501,9 @@ class Context:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.reflection_rounds < 0:
             raise ConfigError("reflection_rounds must be >= 0")
+        for role in ("scientist", "judge", "curator"):
+            if getattr(self, f"{role}_concurrency") < 0:
+                raise ConfigError(f"{role}_concurrency must be >= 0 (0 = automatic)")
         if self.cost_budget_usd < 0:
             raise ConfigError(f"cost_budget_usd must be >= 0, got {self.cost_budget_usd}")
         for role in ("scientist", "judge", "curator"):

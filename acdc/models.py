@@ -41,13 +41,31 @@ class RoleSettings:
             max_tokens=getattr(ctx, f"{role}_max_tokens"),
             timeout=getattr(ctx, f"{role}_timeout"),
             retries=getattr(ctx, f"{role}_retries"),
-            concurrency=getattr(ctx, f"{role}_concurrency"),
+            concurrency=role_concurrency(ctx, role),
         )
 
     @property
     def local(self) -> bool:
         """Whether the role talks to an OpenAI-compatible server (vLLM's guided decoding)."""
         return bool(self.base_url) or not self.model or ":" not in self.model
+
+
+HOSTED_CONCURRENCY = 8
+"""Calls in flight at once to a role model elsewhere, when ``<role>_concurrency`` is 0."""
+
+
+def role_concurrency(ctx: Context, role: Role) -> int:
+    """Calls in flight at once for ``role``: ``<role>_concurrency`` when set.
+
+    Unset (0), a role the population server serves gets the server's capacity
+    (``max_num_seqs``: fewer leaves its batch half empty), a role elsewhere 8.
+    """
+    explicit = int(getattr(ctx, f"{role}_concurrency"))
+    if explicit:
+        return explicit
+    model, url = getattr(ctx, f"{role}_model"), getattr(ctx, f"{role}_base_url")
+    on_population_server = not url and ":" not in model
+    return ctx.max_num_seqs if on_population_server else HOSTED_CONCURRENCY
 
 
 def load_chat_model(settings: RoleSettings, server_url: str, base_model_id: str) -> BaseChatModel:

@@ -54,6 +54,7 @@ from acdc.graphs.taskforce_resources import TaskForceResources, taskforce_resour
 from acdc.population.client import PopulationClient
 from acdc.population.coverage import coverage
 from acdc.population.taskforce import TaskForce
+from acdc.population.utilization import UtilizationSampler
 from acdc.progress import Progress
 from acdc.prompts.loader import Prompt, load_prompt
 from acdc.runstore import JsonlLog
@@ -348,8 +349,10 @@ async def _evaluate(
     cached = sum(
         1 for s in dict.fromkeys(all_slots) for p in prompts if cache.get(s, p) is not None
     )
+    answering = UtilizationSampler(res.server.urls).start()
     async with res.client() as client:
         generated = await generate(client, cache, prompts, all_slots, ctx)
+    used = {"answers": answering.stop()}
     judge = res.judge(ctx)
 
     def texts(slot: Slot) -> list[str]:
@@ -399,7 +402,9 @@ async def _evaluate(
             "unanswered": sum(unanswered(s) for s in slots),
         }
 
+    picking = UtilizationSampler(res.server.urls).start()
     entries = await asyncio.gather(*(entry(force) for force in forces))
+    used["best_of_n"] = picking.stop()
     progress.finish()
     report = {force.name: e for force, e in zip(forces, entries, strict=True)}
     return {
@@ -418,6 +423,7 @@ async def _evaluate(
         "pool_tasks": plan.tasks,
         "task_forces": report,
         "answers": {"generated": generated, "cached": cached},
+        "utilization": {k: u.as_dict() for k, u in used.items() if u is not None},
     }
 
 
@@ -451,6 +457,11 @@ def summary(result: dict[str, Any]) -> str:
         f"benchmark {result['benchmark']}: {questions} questions; run {result['run']}; N = {n}",
         f"answers: {result['answers']['generated']} generated, "
         f"{result['answers']['cached']} from the cache",
+        *(
+            f"server during {stage}: busy {u['busy_share']:.0%}, {u['mean_running']:.1f} "
+            f"running, {u['tokens_per_s']:.0f} tokens/s"
+            for stage, u in result.get("utilization", {}).items()
+        ),
         f"member accuracy (unanswered: cut at {result.get('max_tokens', '?')} tokens "
         "before an answer):",
         *(

@@ -15,6 +15,7 @@ from acdc.population.client import AdapterRejectedError, PopulationClient
 from acdc.population.experts import CorruptExpertError, ExpertRecord
 from acdc.population.gibberish import check_expert
 from acdc.population.server import PopulationServer, ServerError
+from acdc.population.utilization import UtilizationSampler
 
 pytestmark = pytest.mark.integration
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -204,3 +205,18 @@ def test_an_unreachable_server_fails_after_bounded_retries(population, ctx):
     with pytest.raises(ServerError, match="failed after 3 attempt"):
         run(client.chat(ctx.served_model_name, QUESTION))
     run(client.aclose())
+
+
+def test_utilization_is_read_from_the_servers_own_metrics(server, population):
+    sampler = UtilizationSampler([server.url], interval=0.1).start()
+
+    async def ask(client: PopulationClient) -> list:
+        return await asyncio.gather(
+            *(client.chat("base", QUESTION, max_tokens=32) for _ in range(8))
+        )
+
+    replies = with_client(server, population, ask)
+    used = sampler.stop()
+    assert used is not None and used.samples >= 3
+    assert used.busy_share > 0 and used.max_running >= 1
+    assert used.tokens_per_s > 0 and sum(r.completion_tokens for r in replies) > 0
