@@ -9,12 +9,17 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from acdc.context import Context
+from acdc.costs import CostLedger
+from acdc.graphs.watch import generation_usage, usage_lines, watch
 from acdc.models import RoleSettings
 from acdc.population.utilization import UtilizationSampler, parse_metrics
+from acdc.runstore import RunDir
 
 PAGE = """# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
@@ -94,3 +99,20 @@ def test_roles_on_the_population_server_take_its_capacity_unless_set() -> None:
     elsewhere = Context(max_num_seqs=96, scientist_base_url="http://127.0.0.1:1/v1")
     assert RoleSettings.of(elsewhere, "scientist").concurrency == 8
     assert RoleSettings.of(Context(curator_concurrency=3), "curator").concurrency == 3
+
+
+def test_a_watched_phase_logs_and_prints_its_utilization(
+    busy_half: BusyServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = SimpleNamespace(
+        server=SimpleNamespace(urls=[busy_half.url]), run=RunDir(tmp_path), ledger=CostLedger()
+    )
+    with watch(res, "evaluate", 3):  # type: ignore[arg-type]
+        time.sleep(1.5)
+    (record,) = [r for r in res.run.metrics.records() if r["event"] == "utilization"]
+    assert (record["phase"], record["generation"]) == ("evaluate", 3)
+    assert 0.4 <= record["busy_share"] <= 0.9 and record["tokens_per_s"] > 0
+    assert "[gen 3 evaluate] server: busy" in capsys.readouterr().out
+    usage = generation_usage(res, 3)  # type: ignore[arg-type]
+    assert usage["utilization_by_phase"]["evaluate"]["busy_share"] == record["busy_share"]
+    assert "server: evaluate busy" in usage_lines(usage)
