@@ -307,6 +307,13 @@ class Context:
             "every task ever active (missing triples only); false: mask the missing cells."
         ),
     )
+    complete_skills: bool = field(
+        default=True,
+        metadata=_desc(
+            "Before a task force is picked, evaluate every candidate (and the seed) on "
+            "every task ever active (missing triples only); false: mask the missing cells."
+        ),
+    )
     taskforce_router: bool = field(
         default=False,
         metadata=_desc(

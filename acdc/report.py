@@ -94,6 +94,8 @@ class Skills:
     """The base expert (``is_base``), or "" if the run has none."""
     members: list[str]
     """The greedy task force of :data:`TASKFORCE_SIZE`, the seed first if evaluated."""
+    missing: int = 0
+    """Cells never evaluated: masked (neither pass nor fail); the report starts no server."""
 
     def rows(self, experts: Sequence[str]) -> list[int]:
         """Row indices of ``experts``."""
@@ -186,23 +188,26 @@ def load_run(run_dir: Path) -> RunData:
 def skills(data: RunData) -> Skills:
     """The run's skill matrix as task forces see it, the seed, and the task force.
 
-    The matrix is ``population.taskforce.run_skills`` (every expert with evaluations,
-    every task ever active, the run's pass rule), read without touching the live run's
-    files. A run whose pool or evaluations cannot be read yet gives an empty matrix.
+    The matrix is ``population.taskforce.run_skills`` (every expert with evaluations and
+    the seed, every task ever active, the run's pass rule), read without touching the live
+    run's files. The report evaluates nothing: cells never evaluated are masked (fitness
+    is the share of evaluated tasks passed) and counted. A run whose pool or evaluations
+    cannot be read yet gives an empty matrix.
     """
+    seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
     try:
-        run = run_skills(data.root, data.pass_threshold, data.instances_per_task)
+        candidates = [seed] if seed else []
+        run = run_skills(data.root, data.pass_threshold, data.instances_per_task, candidates)
     except (OSError, ValueError, KeyError) as err:
         log.warning("no skill matrix for the report: %s", err)
         run = RunSkills([], [], np.zeros((0, 0), dtype=bool), np.zeros(0), data.pass_threshold)
-    seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
     members: list[str] = []
     if run.experts:
         required = [run.row(seed)] if seed in run.experts else []
         fitness = [float(f) for f in run.fitness]
         picked = greedy_task_force(run.solved, TASKFORCE_SIZE, fitness, required)
         members = [run.experts[i] for i in picked]
-    return Skills(run.experts, run.tasks, run.solved, run.fitness, seed, members)
+    return Skills(run.experts, run.tasks, run.solved, run.fitness, seed, members, run.missing)
 
 
 def _task_text(task: dict[str, Any]) -> str:
@@ -358,6 +363,7 @@ def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:
         ("seed", seed or "-"),
         ("task force", ", ".join(members) or "-"),
         ("task force coverage", f"{coverage(skill.solved, rows):.1%}" if rows else "-"),
+        ("skill cells not evaluated (masked)", f"{skill.missing} of {skill.solved.size}"),
     ]
     if seed in skill.experts:
         solo = coverage(skill.solved, skill.rows([seed]))

@@ -5,8 +5,10 @@ A benchmark is a JSONL file of multiple-choice items ``{question, options, answe
 ``{question, answer}``. Every member of the run's task force of size N and of its
 baselines of the same N (the N fittest, N random, N temperature samples of the seed;
 ``population/taskforce.py``) answers every question, and so does the seed alone at the
-members' temperature (the one-model answer a task force has to beat). The report gives
-each member's accuracy and the seed's, each task force's coverage of the benchmark (a
+members' temperature (the one-model answer a task force has to beat). The task forces
+are picked from the complete skill matrix (``graphs/completion.py``: the missing
+triples are evaluated first; cells still missing are masked and counted). The report
+gives each member's accuracy and the seed's, each task force's coverage of the benchmark (a
 question counts when some member answers it right: DESIGN.md section 4) next to its
 coverage of the run's task pool, and its best-of-N accuracy with every selector (what
 the task force would return).
@@ -421,6 +423,7 @@ async def _evaluate(
             "unanswered": unanswered(seed),
         },
         "pool_tasks": plan.tasks,
+        "missing_cells": plan.missing_cells,
         "task_forces": report,
         "answers": {"generated": generated, "cached": cached},
         "utilization": {k: u.as_dict() for k, u in used.items() if u is not None},
@@ -473,6 +476,10 @@ def summary(result: dict[str, Any]) -> str:
         f"task forces (coverage of the benchmark and of the run's {result['pool_tasks']} "
         f"tasks, then best-of-{n} accuracy by selector):",
     ]
+    if result.get("missing_cells"):
+        lines.insert(
+            -1, f"skill matrix: {result['missing_cells']} cells not evaluated (masked in the pick)"
+        )
     for name, force in result["task_forces"].items():
         picks = "  ".join(f"{s} {force['best_of_n'][s]:.3f}" for s in SELECTORS)
         pool = "  -  " if force["run_coverage"] is None else f"{force['run_coverage']:.3f}"

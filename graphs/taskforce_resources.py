@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.context import Context
+from acdc.graphs.completion import complete_skills
 from acdc.graphs.registry import RunRegistry
 from acdc.population.bootstrap import Population, bootstrap
 from acdc.population.client import PopulationClient, open_client
@@ -56,11 +57,30 @@ class TaskForceResources:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def skills(self) -> RunSkills:
-        """The run's skill matrix over every task ever active (read once)."""
+        """The run's skill matrix over every task ever active (read once).
+
+        With ``complete_skills`` every candidate (the seed included) is first evaluated
+        on every task ever active (``graphs/completion.py``); cells still missing are
+        masked.
+        """
         with self._lock:
             if self._skills is None:
                 ctx = self.ctx
-                self._skills = run_skills(ctx.run_dir, ctx.pass_threshold, ctx.instances_per_task)
+                if ctx.complete_skills:
+                    done = complete_skills(ctx, self.server.url, self.population.store)
+                    log.info("skill matrix completed: %s", done)
+                self._skills = run_skills(
+                    ctx.run_dir,
+                    ctx.pass_threshold,
+                    ctx.instances_per_task,
+                    candidates=[ctx.served_model_name],
+                )
+                if self._skills.missing:
+                    print(
+                        f"skill matrix: {self._skills.missing} of {self._skills.solved.size} "
+                        "cells not evaluated (masked: neither pass nor fail)",
+                        flush=True,
+                    )
             return self._skills
 
     def plan(self, ctx: Context) -> TaskForcePlan:

@@ -1,11 +1,13 @@
 """Choose a task force from a run: N experts that together pass the most tasks.
 
 AC/DC ends with a task force, not one best expert (DESIGN.md section 4). The evidence is
-the run's skill matrix: every expert with evaluations against every task ever active,
-an expert passing a task when its mean instance score reaches ``pass_threshold`` (an
-unevaluated pair counts as not passed). Greedy maximum coverage picks the N members,
-ties by fitness, optionally always keeping named experts (the paper keeps the instruct
-seed).
+the run's skill matrix: every candidate (every expert with evaluations, and the seed)
+against every task ever active, an expert passing a task when its mean instance score
+reaches ``pass_threshold``. The matrix should be *complete* (``graphs/completion.py``
+evaluates the missing triples first); a cell still unevaluated is *masked*: it is not a
+pass, and it is not a fail either, since fitness is the share of the *evaluated* tasks
+passed. Greedy maximum coverage picks the N members, ties by fitness, optionally always
+keeping named experts (the paper keeps the instruct seed).
 
 The same N gets the honest baselines: the N fittest experts, N random experts (the
 first N of a seeded permutation, so a smaller N is a subset and costs no new answers),
@@ -18,7 +20,7 @@ members and a reader can see why they were picked.
 
 import datetime as dt
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from acdc import atomic
-from acdc.population.archive import fitness, skill_matrix
+from acdc.population.archive import skill_matrix
 from acdc.population.coverage import coverage, greedy_task_force, top_fitness_task_force
 from acdc.runstore import EvaluationStore
 from acdc.taskpool import TaskPool
@@ -42,9 +44,11 @@ class RunSkills:
     Attributes:
         experts: Experts with evaluations, in order of their first evaluation (rows).
         tasks: Every task ever admitted, active first (columns).
-        solved: Bool array of shape ``(len(experts), len(tasks))``.
-        fitness: Share of ``tasks`` each expert passes, shape ``(len(experts),)``.
+        solved: Bool array of shape ``(len(experts), len(tasks))``; False where masked.
+        fitness: Share of its *evaluated* tasks each expert passes, shape ``(len(experts),)``.
         threshold: Mean instance score at which an expert passes a task.
+        known: Bool array like ``solved``: True where every scored instance of the task
+            was evaluated for the expert; None means all (a complete matrix).
     """
 
     experts: list[ExpertId]
@@ -52,6 +56,12 @@ class RunSkills:
     solved: np.ndarray
     fitness: np.ndarray
     threshold: float
+    known: np.ndarray | None = None
+
+    @property
+    def missing(self) -> int:
+        """Cells not evaluated (masked)."""
+        return 0 if self.known is None else int((~self.known).sum())
 
     def row(self, expert_id: ExpertId) -> int:
         """Row of ``expert_id``.
@@ -65,7 +75,31 @@ class RunSkills:
             raise KeyError(f"expert {expert_id!r} has no evaluations in this run") from None
 
 
-def run_skills(run_dir: Path, threshold: float, instances_per_task: int = 0) -> RunSkills:
+def skill_cells(
+    run_dir: Path, instances_per_task: int = 0, candidates: Sequence[ExpertId] = ()
+) -> tuple[list[ExpertId], dict[TaskId, list[str]]]:
+    """Rows and columns of the run's skill matrix: who is a candidate, what each task asks.
+
+    Returns:
+        The candidates (experts with evaluations in order of their first one, then
+        ``candidates`` not among them, e.g. the seed) and, for every task ever active,
+        the ids of its scored instances (the first ``instances_per_task``; 0 = all).
+    """
+    pool = TaskPool.open(run_dir)
+    count = instances_per_task or None
+    instances = {t: [i.id for i in pool.get(t).instances[:count]] for t in pool.ever()}
+    store = EvaluationStore(run_dir / "evaluations.jsonl", read_only=True)
+    evaluated = [record.expert_id for record in store.records()]
+    return list(dict.fromkeys([*evaluated, *candidates])), instances
+
+
+def run_skills(
+    run_dir: Path,
+    threshold: float,
+    instances_per_task: int = 0,
+    candidates: Sequence[ExpertId] = (),
+    leave_out: Collection[TaskId] = (),
+) -> RunSkills:
     """The skill matrix of the run in ``run_dir`` (see the module for the pass rule).
 
     Args:
@@ -73,18 +107,36 @@ def run_skills(run_dir: Path, threshold: float, instances_per_task: int = 0) -> 
         threshold: Mean instance score at which an expert passes a task.
         instances_per_task: The run's setting: only the first this many instances of
             each task were scored (0 = all).
+        candidates: Experts that are rows even without evaluations (the seed).
+        leave_out: Tasks that are no columns (e.g. rubric tasks an uncalibrated judge
+            graded).
     """
-    pool = TaskPool.open(run_dir)
-    task_ids = pool.ever()
-    count = instances_per_task or None
-    instances: dict[TaskId, Sequence[str]] = {
-        task_id: [i.id for i in pool.get(task_id).instances[:count]] for task_id in task_ids
-    }
+    experts, instances = skill_cells(run_dir, instances_per_task, candidates)
+    for task_id in leave_out:
+        instances.pop(task_id, None)
+    task_ids = list(instances)
     store = EvaluationStore(run_dir / "evaluations.jsonl", read_only=True)
-    experts = list(dict.fromkeys(record.expert_id for record in store.records()))
     scores = store.mean_scores(experts, instances)
     solved = skill_matrix(scores, experts, task_ids, threshold)
-    return RunSkills(experts, task_ids, solved, fitness(solved), threshold)
+    known = np.array([[(e, t) in scores for t in task_ids] for e in experts], dtype=bool).reshape(
+        len(experts), len(task_ids)
+    )
+    return RunSkills(experts, task_ids, solved, masked_fitness(solved, known), threshold, known)
+
+
+def masked_fitness(solved: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Share of its evaluated tasks each expert passes; 0.0 for an expert with none.
+
+    Args:
+        solved: Bool array of shape ``(n_experts, n_tasks)``.
+        known: Bool array of the same shape, True where the cell was evaluated.
+
+    Returns:
+        Float array of shape ``(n_experts,)``.
+    """
+    evaluated = known.sum(axis=1)
+    passed = (solved & known).sum(axis=1)
+    return np.asarray(np.where(evaluated > 0, passed / np.maximum(evaluated, 1), 0.0), dtype=float)
 
 
 @dataclass(frozen=True)
@@ -115,6 +167,8 @@ class TaskForcePlan:
     tasks: int
     selected: TaskForce
     baselines: list[TaskForce]
+    missing_cells: int = 0
+    """Cells of the skill matrix never evaluated (masked) when the plan was made."""
 
     def task_forces(self) -> list[TaskForce]:
         """The selected task force first, then the baselines."""
@@ -180,6 +234,7 @@ def choose_task_forces(
             force("random", drawn),
             TaskForce("seed_samples", [seed] * n, seed_temperature, None),
         ],
+        missing_cells=skills.missing,
     )
 
 

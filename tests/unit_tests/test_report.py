@@ -303,3 +303,19 @@ def test_cli_report_writes_the_report_and_prints_its_path(
     out = capsys.readouterr().out
     assert f"report: {run / REPORT_DIR / HTML_FILE} (" in out
     assert (run / REPORT_DIR / HTML_FILE).is_file()
+
+
+def test_cells_never_evaluated_are_masked_and_counted_not_failed(run: Path) -> None:
+    record = {"expert_id": "late", "task_id": "t1", "score": 1.0, "tokens": 10}
+    lines = [json.dumps({**record, "instance_id": f"i{k}"}) for k in range(3)]
+    path = run / "evaluations.jsonl"
+    whole = path.read_text().rsplit("\n", 1)[0]  # drop the fixture's torn last line
+    path.write_text(whole + "\n" + "\n".join(lines) + "\n")
+    skill = skills(load_run(run))
+    late = skill.experts.index("late")
+    assert skill.solved[late].tolist() == [True] + [False] * 5
+    assert skill.fitness[late] == 1.0  # one task evaluated, passed: not 1/6
+    assert skill.missing == 5
+    page = write_report(run, embed=FakeEmbed()).read_text()
+    cells = skill.solved.size
+    assert f"<th>skill cells not evaluated (masked)</th><td>5 of {cells}</td>" in page

@@ -24,7 +24,7 @@ from acdc.cli import main
 from acdc.context import Context
 from acdc.graphs.coverage_eval import load_benchmark
 from acdc.graphs.taskforce import graph
-from acdc.graphs.taskforce_resources import close_all
+from acdc.graphs.taskforce_resources import close_all, taskforce_resources
 from acdc.graphs.webapp import create_app, pieces
 from acdc.population.base import BaseWeights
 from acdc.population.experts import ExpertRecord, ExpertStore
@@ -420,3 +420,65 @@ def test_eval_coverage_counts_answers_cut_before_their_answer_line_as_unanswered
     assert "20 member answers cut before an answer (counted wrong)" in printed
     cached = [json.loads(line) for line in (ctx.run_dir / "eval" / "answers.jsonl").open()]
     assert {r["finish_reason"] for r in cached if r["expert_id"] == "e3"} == {"length"}
+
+
+def admit_late_task(ctx: Context, population: FakePopulation) -> list[str]:
+    """Task t5, admitted late: only e1 was evaluated on it (passing). Its instructions."""
+    late = Task(
+        id="t5",
+        name="Planet order",
+        description="Which planet is where.",
+        capability="astronomy",
+        subject="general",
+        difficulty=1,
+        grading="exact",
+        instances=[
+            {"id": f"i{k}", "instruction": f"Which planet is number {k} from the sun?",
+             "reference": "x"} for k in (1, 2, 3)
+        ],
+    )  # fmt: skip
+    TaskPool.open(ctx.run_dir).admit(late)
+    evaluations = EvaluationStore(ctx.run_dir / "evaluations.jsonl")
+    for instance in late.instances:
+        population.references[instance.instruction] = "x"
+        evaluations.add(EvalRecord(expert_id="e1", task_id="t5", instance_id=instance.id,
+                                   score=1.0))  # fmt: skip
+    return [i.instruction for i in late.instances]
+
+
+def test_task_forces_are_picked_from_a_completed_skill_matrix(
+    ctx: Context, stack: tuple[FakePopulation, StubOpenAI]
+) -> None:
+    population, _ = stack
+    instructions = admit_late_task(ctx, population)
+    res = taskforce_resources(ctx)
+    plan = res.plan(ctx)
+    skills = res.skills()
+    asked = [(m, p) for m, p in population.chats if p.startswith("Which planet")]
+    assert sorted(m for m, _ in asked) == sorted(["base", "e2", "e3"] * 3)  # missing ones only
+    assert skills.missing == 0 and plan.missing_cells == 0
+    column = skills.tasks.index("t5")
+    for expert_id in ("base", "e2", "e3"):
+        share = sum(solves(expert_id, q) for q in instructions) / 3
+        assert skills.solved[skills.row(expert_id), column] == (share >= 0.5)
+    store = EvaluationStore(ctx.run_dir / "evaluations.jsonl")
+    assert {r.expert_id for r in store.records() if r.task_id == "t5"} == {"base", "e1", "e2", "e3"}
+    close_all()
+    taskforce_resources(ctx).plan(ctx)  # a second pick evaluates nothing again
+    assert len([p for _, p in population.chats if p.startswith("Which planet")]) == 9
+
+
+def test_without_completion_a_missing_cell_is_masked_never_a_fail(
+    ctx: Context, stack: tuple[FakePopulation, StubOpenAI]
+) -> None:
+    population, _ = stack
+    admit_late_task(ctx, population)
+    ctx.complete_skills = False
+    skills = taskforce_resources(ctx).skills()
+    assert not [p for _, p in population.chats if p.startswith("Which planet")]
+    column = skills.tasks.index("t5")
+    assert skills.known is not None and skills.missing == 3  # base, e2, e3 on t5
+    assert not skills.known[skills.row("e3"), column] and skills.known[skills.row("e1"), column]
+    # e3 passes t4 of the four tasks it was asked: 1/4, not 1/5 as if t5 were a fail.
+    assert skills.fitness[skills.row("e3")] == pytest.approx(1 / 4)
+    assert skills.fitness[skills.row("e1")] == pytest.approx(4 / 5)
