@@ -15,6 +15,7 @@ from typing import Literal, cast
 
 from chromadb import Where
 
+from acdc.agents.fences import fence
 from acdc.agents.schemas import NoveltyCheck
 from acdc.agents.scientist import task_json
 from acdc.agents.structured import StructuredCaller
@@ -140,7 +141,7 @@ class Curator:
         self, task: Task, similar: Sequence[Neighbour], pairs: list[tuple[TaskId, float]]
     ) -> Admission:
         """The model's verdict on ``task`` against the similar tasks it is shown."""
-        shown = "\n\n".join(f"<task>\n{n.document}\n</task>" for n in similar)
+        shown = "\n\n".join(f"<task>\n{fence(n.document)}\n</task>" for n in similar)
         prompt = self.prompts["curator_novelty"].render(candidate=task_json(task), neighbours=shown)
         outcome = await self.caller.call(NoveltyCheck, prompt)
         if outcome.value is None:

@@ -1,14 +1,16 @@
 """The judge: grades responses against a rubric, reviews new tasks, picks the best answer.
 
-Subject text is untrusted: it is fenced in tags the prompt declares to be data, and any
-closing tag inside it is defused first so it cannot end the fence early.
+Subject text, task fields and questions are untrusted: each is quoted in tags the
+prompt declares to be data, through :mod:`acdc.agents.fences` (normalised, ``<`` and
+``>`` escaped, long responses cut to head and tail), so no spelling of a tag inside it
+can end the fence early.
 """
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from acdc.agents.fences import RESPONSE_CHARS, fence
 from acdc.agents.schemas import TaskReview, Verdict, selection_schema
 from acdc.agents.scientist import task_json
 from acdc.agents.structured import StructuredCaller
@@ -20,14 +22,11 @@ PROMPTS: dict[str, set[str]] = {
     "judge_validate": {"task"},
     "judge_select": {"question", "candidates"},
 }
-_TAG = re.compile(
-    r"<\s*(/?)\s*(response|candidate[^>]*|reference|instruction|question|task)\s*>", re.I
-)
 
 
 def fence_safe(text: str) -> str:
-    """Defuse tags in untrusted text so it cannot close or open the prompt's fences."""
-    return _TAG.sub(lambda m: f"[{m.group(1)}{m.group(2)}]", text)
+    """Untrusted text ready to quote in a fence (no cap); see :func:`fences.fence`."""
+    return fence(text)
 
 
 @dataclass(frozen=True)
@@ -64,8 +63,11 @@ class Choice:
 class Judge:
     """Grading, task review and best-of-N selection with one role model."""
 
-    def __init__(self, caller: StructuredCaller, prompts_dir: str = "") -> None:
+    def __init__(
+        self, caller: StructuredCaller, prompts_dir: str = "", response_chars: int = RESPONSE_CHARS
+    ) -> None:
         self.caller = caller
+        self.response_chars = response_chars
         self.prompts: dict[str, Prompt] = {
             name: load_prompt(name, variables, prompts_dir) for name, variables in PROMPTS.items()
         }
@@ -78,12 +80,12 @@ class Judge:
                 f"{LETTERS[i]}. {option}" for i, option in enumerate(instance.options)
             )
         return self.prompts["judge_grade"].render(
-            task_name=task.name,
-            description=task.description,
-            rubric=task.rubric or "Correct and complete answers score 1.",
-            instruction=instruction,
-            reference=instance.reference or "(no reference answer; use the rubric)",
-            response=fence_safe(response),
+            task_name=fence(task.name),
+            description=fence(task.description),
+            rubric=fence(task.rubric or "Correct and complete answers score 1."),
+            instruction=fence(instruction),
+            reference=fence(instance.reference or "(no reference answer; use the rubric)"),
+            response=fence(response, self.response_chars),
         )
 
     async def grade(self, task: Task, instance: TaskInstance, response: str) -> Grade:
@@ -96,7 +98,7 @@ class Judge:
 
     async def validate(self, task: Task) -> Review:
         """Is the task well-formed and solvable, and are its references right?"""
-        prompt = self.prompts["judge_validate"].render(task=fence_safe(task_json(task)))
+        prompt = self.prompts["judge_validate"].render(task=task_json(task))
         outcome = await self.caller.call(TaskReview, prompt)
         if outcome.value is None:
             return Review(False, f"review failed: {outcome.reason}", outcome.tokens)
@@ -116,10 +118,11 @@ class Judge:
     def select_prompt(self, question: str, answers: Sequence[str], order: Sequence[int]) -> str:
         """The selection prompt with answers shown in ``order`` (a permutation)."""
         candidates = "\n\n".join(
-            f"<candidate {shown}>\n{fence_safe(answers[original])}\n</candidate {shown}>"
+            f"<candidate {shown}>\n{fence(answers[original], self.response_chars)}\n"
+            f"</candidate {shown}>"
             for shown, original in enumerate(order, start=1)
         )
-        return self.prompts["judge_select"].render(question=question, candidates=candidates)
+        return self.prompts["judge_select"].render(question=fence(question), candidates=candidates)
 
     async def select(self, question: str, answers: Sequence[str], rng: random.Random) -> Choice:
         """Pick the best of ``answers``; they are shuffled so position cannot bias the pick."""

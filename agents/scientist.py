@@ -1,11 +1,11 @@
 """The task-scientist: writes new tasks and adapts existing ones, then checks its work."""
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from acdc.agents.fences import fence_json
 from acdc.agents.schemas import TaskDraft, draft_to_task, task_to_draft
 from acdc.agents.structured import Outcome, StructuredCaller
 from acdc.prompts.loader import Prompt, load_prompt
@@ -32,8 +32,12 @@ class Proposal:
 
 
 def task_json(task: Task) -> str:
-    """The task as the scientist sees it: its draft fields as indented JSON."""
-    return json.dumps(task_to_draft(task).model_dump(exclude_none=True), indent=2)
+    """The task as the roles see it: its draft fields as indented JSON, fenced.
+
+    Task fields are model-written, so the JSON is made safe to quote in a prompt's tags
+    (:func:`acdc.agents.fences.fence_json`); it still parses to the same strings.
+    """
+    return fence_json(task_to_draft(task).model_dump(exclude_none=True))
 
 
 class Scientist:
@@ -105,7 +109,7 @@ class Scientist:
         draft, rounds = outcome.value, 0
         for _ in range(self.reflection_rounds):
             prompt = self.prompts["scientist_reflect"].render(
-                task=json.dumps(draft.model_dump(exclude_none=True), indent=2)
+                task=fence_json(draft.model_dump(exclude_none=True))
             )
             revised = await self.caller.call(TaskDraft, prompt)
             tokens += revised.tokens
