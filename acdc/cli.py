@@ -138,7 +138,7 @@ def _wait_for_interrupt() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    """Run the coevolution loop (or resume one with --resume RUN_ID)."""
+    """Run the coevolution loop (--resume RUN_ID, or --fork RUN_ID --at-generation K)."""
     import yaml
 
     from acdc.runner import run
@@ -146,14 +146,28 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     names = {f.name for f in dataclasses.fields(Context)}
     explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    if args.resume:
+    if args.fork and (args.resume or args.at_generation is None or not args.run_id):
+        raise ConfigError("fork: give --fork RUN --at-generation K --run-id NEW (no --resume)")
+    source = args.resume or args.fork
+    if source:
         runs_dir = Path(explicit.get("runs_dir") or Context().runs_dir)
-        recorded = load_run_config(runs_dir / args.resume)
+        recorded = load_run_config(runs_dir / source)
         file_values = yaml.safe_load(Path(args.config).read_text()) or {} if args.config else {}
-        ctx = Context.load(None, **{**recorded, **file_values, **explicit, "run_id": args.resume})
+        run_id = args.run_id if args.fork else args.resume
+        ctx = Context.load(None, **{**recorded, **file_values, **explicit, "run_id": run_id})
     else:
         ctx = _context(args)
-    run(ctx, resume=bool(args.resume))
+    if args.fork:
+        from acdc.graphs.fork import fork_run
+        from acdc.runner import checkpointer
+
+        with (
+            checkpointer(dataclasses.replace(ctx, run_id=args.fork)) as old,
+            checkpointer(ctx) as new,
+        ):
+            fork_run(ctx, args.fork, args.at_generation, old, new)
+        print(f"run {ctx.run_id}: forked from {args.fork} after generation {args.at_generation}")
+    run(ctx, resume=bool(source))
 
 
 def _run_context(args: argparse.Namespace) -> Context:
@@ -250,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
             child.add_argument("--generation", type=int, default=1, help="generation number")
         if name == "run":
             child.add_argument("--resume", metavar="RUN_ID", help="continue this run")
+            child.add_argument(
+                "--fork", metavar="RUN_ID", help="start a new run (--run-id) from this run's state"
+            )
+            child.add_argument(
+                "--at-generation", type=int, metavar="K", help="the generation --fork starts after"
+            )
         if name == "report":
             child.add_argument("run", help="run folder")
         if name == "serve":

@@ -19,6 +19,7 @@ from langgraph.runtime import Runtime
 
 from acdc.context import Context
 from acdc.costs import BudgetSpentError
+from acdc.graphs.fork import ENDS_OF_GENERATIONS, save_snapshot
 from acdc.graphs.resources import RunResources, resources_for
 from acdc.graphs.state import RunState
 from acdc.population.utilization import UtilizationSampler
@@ -48,6 +49,8 @@ def watched(phase: str) -> Callable[[Node], Node]:
             res.ledger.generation = generation
             with watch(res, phase, generation):
                 update = node(state, runtime)
+            if phase in ENDS_OF_GENERATIONS:
+                save_snapshot(res, generation)  # what a fork after this generation starts from
             if phase != "report":
                 stop_if_spent(res)
             return update
