@@ -173,7 +173,12 @@ class PopulationClient:
         }
         last: ServerUnreachableError | None = None
         for _ in range(2 * len(self.replicas)):
-            replica = await self._pick(expert_id)
+            try:
+                replica = await self._pick(expert_id)
+            except ServerUnreachableError as err:
+                if last is None:
+                    raise
+                raise ServerUnreachableError(f"{err}; last error: {last}") from last
             replica.outstanding += 1
             try:
                 return await self._chat_on(replica, expert_id, body)
