@@ -7,6 +7,15 @@ adapters move 256 weight copies per layer per step. The grouped ops here run one
 matmul per adapter present in the batch on that adapter's rows instead, which is the
 same arithmetic with no copies. Tokens with index -1 (no adapter) get no LoRA term.
 
+A linear layer's LoRA (``add_lora_linear``: a shrink and an expand per slice, three
+slices for the fused q/k/v projection, two for gate/up) is also fused: the batch's
+tokens are grouped by adapter once per step (when vLLM updates the LoRA metadata), and
+each adapter's rows are gathered once per layer, multiplied by its concatenated A
+slices in one matmul and by each B slice, and added back with one ``index_add_``.
+Measured on one core, 256 decoding tokens over 8 rank-16 adapters with SmolLM2's
+shapes: 215 ms of LoRA work per decoding step with the grouped bgmv ops, 120 ms fused
+(vLLM's own ops: about 3x the grouped ones).
+
 vLLM loads ``register`` in each of its processes through the ``vllm.general_plugins``
 entry point; it patches only when ``ACDC_LORA_KERNEL=grouped`` is set, which the acdc
 server launcher does (see ``Context.lora_kernel``), so other vLLM uses are unaffected.
@@ -45,6 +54,111 @@ def grouped_matmul(
         where = (indices == slot).nonzero().squeeze(1)
         result[where] = rows[where] @ stacked[slot].to(dtype).T
     return result
+
+
+Groups = list[tuple[int, torch.Tensor | None]]
+"""(adapter slot, its token rows; None = every token) for the tokens of one step."""
+
+
+def token_groups(indices: torch.Tensor) -> Groups:
+    """Tokens grouped by adapter slot (index -1 = no adapter, left out)."""
+    slots = torch.unique(indices).tolist()
+    if len(slots) == 1 and slots[0] >= 0:
+        return [(int(slots[0]), None)]
+    return [(int(s), (indices == s).nonzero().squeeze(1)) for s in slots if s >= 0]
+
+
+def fused_lora_linear(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lora_a: tuple[torch.Tensor, ...],
+    lora_b: tuple[torch.Tensor, ...],
+    scale: float,
+    output_slices: tuple[int, ...],
+    groups: Groups,
+) -> None:
+    """``y[t, slice i] += scale * x[t] @ A_i[slot(t)].T @ B_i[slot(t)].T`` for every token.
+
+    Args:
+        y: (tokens, sum of slices) output, updated in place.
+        x: (tokens, in) input.
+        lora_a: per slice, (slots, 1, rank, in) or (slots, rank, in).
+        lora_b: per slice, (slots, 1, out_i, rank) or (slots, out_i, rank).
+        scale: LoRA scaling.
+        output_slices: out_i of each slice, laid side by side in ``y`` from column 0.
+        groups: the tokens of each adapter slot (``token_groups``).
+    """
+    a_all = [_stacked(a) for a in lora_a]
+    b_all = [_stacked(b) for b in lora_b]
+    rank = a_all[0].shape[1]
+    whole = sum(output_slices) == y.shape[1]
+    for slot, rows in groups:
+        xs = (x if rows is None else x.index_select(0, rows)).float()
+        a = a_all[0][slot] if len(a_all) == 1 else torch.cat([w[slot] for w in a_all])
+        hidden = torch.mm(xs, a.float().T).mul_(scale)
+        parts = [
+            torch.mm(hidden[:, i * rank : (i + 1) * rank], b[slot].float().T)
+            for i, b in enumerate(b_all)
+        ]
+        if whole:
+            out = (parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)).to(y.dtype)
+            if rows is None:
+                y.add_(out)
+            else:
+                y.index_add_(0, rows, out)
+            continue
+        offset = 0
+        for part, size in zip(parts, output_slices, strict=True):
+            target = y[:, offset : offset + size]
+            if rows is None:
+                target.add_(part.to(y.dtype))
+            else:
+                target.index_add_(0, rows, part.to(y.dtype))
+            offset += size
+
+
+def patch_wrapper(wrapper_cls: Any) -> None:
+    """Give vLLM's CPU punica wrapper the fused ``add_lora_linear``.
+
+    The token groups are computed at the first LoRA layer after each metadata update
+    (the batch changed) and reused by every other layer of that step. Shapes it does
+    not expect (more rows than indices) go to the wrapper's own method.
+    """
+    original_update = wrapper_cls.update_metadata
+    original_linear = wrapper_cls.add_lora_linear
+
+    def update_metadata(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_update(self, *args, **kwargs)
+        self._acdc_groups = None
+
+    def add_lora_linear(
+        self: Any,
+        y: torch.Tensor,
+        x: torch.Tensor,
+        lora_a_stacked: tuple[torch.Tensor, ...],
+        lora_b_stacked: tuple[torch.Tensor, ...],
+        scale: float,
+        output_slices: tuple[int, ...],
+        **kwargs: Any,
+    ) -> None:
+        rows = x.view(-1, x.shape[-1])
+        out = y.view(-1, y.shape[-1])
+        indices = self.token_lora_indices
+        if rows.shape[0] != indices.shape[0] or out.shape[0] != rows.shape[0]:
+            original_linear(
+                self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices, **kwargs
+            )
+            return
+        groups = getattr(self, "_acdc_groups", None)
+        if groups is None or groups[0] != indices.shape[0]:
+            groups = (indices.shape[0], token_groups(indices))
+            self._acdc_groups = groups
+        fused_lora_linear(
+            out, rows, lora_a_stacked, lora_b_stacked, scale, output_slices, groups[1]
+        )
+
+    wrapper_cls.update_metadata = update_metadata
+    wrapper_cls.add_lora_linear = add_lora_linear
 
 
 def _fits(inputs: torch.Tensor, output: torch.Tensor, indices: torch.Tensor) -> bool:
@@ -142,5 +256,6 @@ def register() -> None:
         # sgmv_* (prefill) call the bgmv_* of lora_ops; the CPU wrapper imported its own names.
         setattr(lora_ops, name, op)
         setattr(punica_cpu, name, op)
+    patch_wrapper(punica_cpu.PunicaWrapperCPU)
     lora_ops._acdc_grouped = True  # type: ignore[attr-defined]
     log.info("acdc: grouped multi-LoRA CPU kernel installed")
