@@ -219,6 +219,28 @@ class Context:
         default_factory=list,
         metadata=_desc("USD per million input and output tokens of the judge model ([] = free)."),
     )
+    judge_pairs_file: str = field(
+        default="",
+        metadata=_desc(
+            "Labelled judge pairs (JSONL: instruction, reference, rubric, response, label) "
+            "the judge is calibrated on at bootstrap ('' = bench/data/judge_pairs.jsonl)."
+        ),
+    )
+    judge_calibration_size: int = field(
+        default=0,
+        metadata=_desc("Pairs graded in the calibration, half right, half wrong (0 = all)."),
+    )
+    judge_min_agreement: float = field(
+        default=0.75,
+        metadata=_desc(
+            "Calibration agreement below which rubric tasks are not admitted and are left "
+            "out of fitness, DNS and task forces."
+        ),
+    )
+    trust_judge: bool = field(
+        default=False,
+        metadata=_desc("Use rubric tasks even when the judge's calibration is below the bar."),
+    )
     curator_model: str = field(
         default="",
         metadata=_desc("Model of the curator's novelty check: '' = local base, or provider:model."),
@@ -503,6 +525,7 @@ class Context:
             "novel_unrelated_share",
             "pass_threshold",
             "harder_pass_rate",
+            "judge_min_agreement",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -538,6 +561,10 @@ class Context:
             raise ConfigError("server_urls: set server_url or server_urls, not both")
         if self.taskforce_size < 1:
             raise ConfigError(f"taskforce_size must be at least 1, got {self.taskforce_size}")
+        if self.judge_calibration_size < 0:
+            raise ConfigError(
+                f"judge_calibration_size must be >= 0, got {self.judge_calibration_size}"
+            )
         if self.eval_max_tokens < 0:
             raise ConfigError(f"eval_max_tokens must be >= 0, got {self.eval_max_tokens}")
         if self.answer_max_tokens < 1:

@@ -11,6 +11,7 @@ import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -287,4 +288,59 @@ def roles_png(
     right.set_title("Time per phase")
     _stacked_bars(left, generations, tokens, "tokens")
     _stacked_bars(right, generations, seconds, "seconds")
+    return _png(fig)
+
+
+def dynamics_png(generations: Sequence[int], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """Coevolution per generation: difficulty and fitness (left), task turnover (right).
+
+    Left: the archive's mean pass rate on the active pool with its spread across tasks,
+    the archive's best and mean fitness and the seed's, all on the same tasks. Right:
+    tasks admitted per adaptation kind (up) and retired per cause (down), with the
+    discoveries (tasks some member passes and the seed fails) as a line.
+    """
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.set_title("Pool difficulty and fitness")
+    right.set_title("Task turnover")
+    have = [(g, r) for g, r in zip(generations, rows, strict=True) if "pool_pass_rate" in r]
+    if not have:
+        _note(left)
+        _note(right)
+        return _png(fig)
+    gens = [g for g, _ in have]
+    rate = np.array([float(r["pool_pass_rate"]) for _, r in have])
+    spread = np.array([float(r.get("pool_pass_rate_std") or 0.0) for _, r in have])
+    left.plot(gens, rate, marker="o", label="pool pass rate (archive)")
+    left.fill_between(gens, rate - spread, rate + spread, alpha=0.2)
+    for key, label in (
+        ("archive_best_fitness", "best fitness"),
+        ("archive_mean_fitness", "mean fitness"),
+        ("seed_fitness", "seed fitness"),
+    ):
+        left.plot(gens, [float(r.get(key) or 0.0) for _, r in have], marker=".", label=label)
+    left.set_ylim(-0.02, 1.02)
+    left.set_xlabel("generation")
+    left.set_ylabel("share (0-1)")
+    left.set_xticks(gens)
+    left.grid(alpha=0.3)
+    left.legend(fontsize="small")
+    x = np.arange(len(gens))
+    admitted = [
+        {k: float(v.get("admitted", 0)) for k, v in (r.get("adaptation") or {}).items()}
+        for _, r in have
+    ]
+    retired = [{k: -float(v) for k, v in (r.get("retired") or {}).items()} for _, r in have]
+    for stacks, prefix in ((admitted, "admitted"), (retired, "retired")):
+        bottom = np.zeros(len(gens))
+        for key in sorted({k for row in stacks for k in row}):
+            values = np.array([row.get(key, 0.0) for row in stacks])
+            right.bar(x, values, bottom=bottom, label=f"{prefix}: {key}")
+            bottom += values
+    right.plot(x, [int(r.get("discoveries") or 0) for _, r in have], "k-o", label="discoveries")
+    right.axhline(0, color="grey", linewidth=0.8)
+    right.set_xticks(x, [str(g) for g in gens])
+    right.set_xlabel("generation")
+    right.set_ylabel("tasks")
+    right.legend(fontsize="small")
     return _png(fig)

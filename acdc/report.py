@@ -26,6 +26,7 @@ import yaml
 from pydantic import ValidationError
 
 from acdc import atomic, plots
+from acdc.agents.calibration import left_out, load_calibration
 from acdc.population.coverage import coverage, coverage_by_capability, greedy_task_force
 from acdc.population.taskforce import RunSkills, run_skills
 from acdc.tasks import Task
@@ -197,7 +198,10 @@ def skills(data: RunData) -> Skills:
     seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
     try:
         candidates = [seed] if seed else []
-        run = run_skills(data.root, data.pass_threshold, data.instances_per_task, candidates)
+        leave_out = left_out(data.root)  # rubric tasks, while the run's judge is not trusted
+        run = run_skills(
+            data.root, data.pass_threshold, data.instances_per_task, candidates, leave_out
+        )
     except (OSError, ValueError, KeyError) as err:
         log.warning("no skill matrix for the report: %s", err)
         run = RunSkills([], [], np.zeros((0, 0), dtype=bool), np.zeros(0), data.pass_threshold)
@@ -365,6 +369,8 @@ def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:
         ("task force coverage", f"{coverage(skill.solved, rows):.1%}" if rows else "-"),
         ("skill cells not evaluated (masked)", f"{skill.missing} of {skill.solved.size}"),
     ]
+    calibration = load_calibration(data.root)
+    facts.append(("judge", calibration.line() if calibration else "not calibrated"))
     if seed in skill.experts:
         solo = coverage(skill.solved, skill.rows([seed]))
         facts.append(("seed coverage", f"{solo:.1%}"))

@@ -19,7 +19,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from acdc.population.taskforce import skill_cells
 from acdc.progress import Progress
 from acdc.runstore import EvalKey, EvaluationStore
 from acdc.taskpool import TaskPool
+from acdc.types import TaskId
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,16 @@ class Completion:
     missing: int
 
 
-def missing_triples(ctx: Context) -> list[EvalKey]:
+def missing_triples(ctx: Context, leave_out: Collection[TaskId] = ()) -> list[EvalKey]:
     """The (expert, task, instance) triples a complete matrix still needs."""
     experts, instances = skill_cells(ctx.run_dir, ctx.instances_per_task, [ctx.served_model_name])
-    keys = [(e, t, i) for e in experts for t, ids in instances.items() for i in ids]
+    keys = [
+        (e, t, i)
+        for e in experts
+        for t, ids in instances.items()
+        if t not in leave_out
+        for i in ids
+    ]
     store = EvaluationStore(ctx.run_dir / "evaluations.jsonl", read_only=True)
     return store.missing(keys)
 
@@ -59,15 +66,19 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
         worker.submit(asyncio.run, coroutine).result()
 
 
-def complete_skills(ctx: Context, server_url: str, experts: ExpertStore) -> Completion:
+def complete_skills(
+    ctx: Context, server_url: str, experts: ExpertStore, leave_out: Collection[TaskId] = ()
+) -> Completion:
     """Evaluate every missing triple of the run's skill matrix (see the module).
 
     Args:
         ctx: The run's settings (subjects' token limit, concurrency, judge, passes).
         server_url: The population server serving the run's experts.
         experts: The run's expert store.
+        leave_out: Tasks that are no columns of the matrix (rubric tasks of an
+            uncalibrated judge).
     """
-    todo = missing_triples(ctx)
+    todo = missing_triples(ctx, leave_out)
     if not todo:
         return Completion(0, 0)
     pool = TaskPool.open(ctx.run_dir)

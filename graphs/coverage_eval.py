@@ -30,7 +30,6 @@ picks are not cached.
 import asyncio
 import dataclasses
 import hashlib
-import json
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -52,6 +51,8 @@ from acdc.agents.judge import Judge
 from acdc.agents.selectors import SELECTORS, select
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
 from acdc.context import Context
+from acdc.graphs import judge_check
+from acdc.graphs.benchmark_file import parse_item
 from acdc.graphs.taskforce_resources import TaskForceResources, taskforce_resources
 from acdc.population.client import PopulationClient
 from acdc.population.coverage import coverage
@@ -62,7 +63,7 @@ from acdc.prompts.loader import Prompt, load_prompt
 from acdc.runstore import JsonlLog
 from acdc.tasks import LETTERS, parse_reference_number
 from acdc.types import ExpertId
-from acdc.vectorstore.contamination import BenchmarkFileError
+from acdc.vectorstore.contamination import BenchmarkFileError, benchmark_lines
 
 
 @dataclass(frozen=True)
@@ -122,40 +123,14 @@ def load_benchmark(path: Path) -> list[BenchmarkItem]:
         OSError: The file cannot be read.
     """
     items: list[BenchmarkItem] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, raw in benchmark_lines(path):
         try:
-            items.append(_item(json.loads(line)))
-        except (json.JSONDecodeError, ValueError) as err:
-            raise BenchmarkFileError(f"{path}:{number}: {err}") from err
+            items.append(BenchmarkItem(*parse_item(raw)))
+        except ValueError as err:
+            raise BenchmarkFileError(f"{path}:{number}: {err}") from None
     if not items:
         raise BenchmarkFileError(f"{path} holds no questions")
     return items
-
-
-def _item(raw: Any) -> BenchmarkItem:
-    if not isinstance(raw, dict) or not isinstance(raw.get("question"), str):
-        raise ValueError("an item is an object with a 'question' string")
-    question, answer, options = raw["question"].strip(), raw.get("answer"), raw.get("options")
-    if not question or answer is None or not str(answer).strip():
-        raise ValueError("an item needs a non-empty 'question' and 'answer'")
-    answer = str(answer).strip()
-    if options is None:
-        return BenchmarkItem(question, answer)
-    if (
-        not isinstance(options, list)
-        or not 2 <= len(options) <= len(LETTERS)
-        or not all(isinstance(o, str) and o.strip() for o in options)
-    ):
-        raise ValueError("'options' must be a list of 2 to 26 non-empty strings")
-    letters = LETTERS[: len(options)]
-    if answer.upper() in letters and len(answer) == 1:
-        return BenchmarkItem(question, answer.upper(), tuple(options))
-    named = [i for i, o in enumerate(options) if normalize(o) == normalize(answer)]
-    if len(named) != 1:
-        raise ValueError(f"answer {answer!r} is neither an option letter nor one option's text")
-    return BenchmarkItem(question, letters[named[0]], tuple(options))
 
 
 @dataclass(frozen=True)
@@ -356,6 +331,9 @@ async def _evaluate(
         generated = await generate(client, cache, prompts, all_slots, ctx)
     used = {"answers": answering.stop()}
     judge = res.judge(ctx)
+    run_file = ctx.run_dir / judge_check.CALIBRATION_FILE
+    out = ctx.run_dir / "eval" / judge_check.CALIBRATION_FILE
+    calibration = await judge_check.calibration_of(ctx, judge, out, reuse=[run_file])
 
     def texts(slot: Slot) -> list[str]:
         return [cache.get(slot, p) or "" for p in prompts]
@@ -426,6 +404,7 @@ async def _evaluate(
         "missing_cells": plan.missing_cells,
         "task_forces": report,
         "answers": {"generated": generated, "cached": cached},
+        "judge_calibration": calibration.to_dict(),
         "utilization": {k: u.as_dict() for k, u in used.items() if u is not None},
     }
 
@@ -479,6 +458,16 @@ def summary(result: dict[str, Any]) -> str:
     if result.get("missing_cells"):
         lines.insert(
             -1, f"skill matrix: {result['missing_cells']} cells not evaluated (masked in the pick)"
+        )
+    calibration = result.get("judge_calibration")
+    if calibration:
+        bar = (
+            "" if calibration["trusted"] else f" (below the {calibration['min_agreement']:.0%} bar)"
+        )
+        lines.append(
+            f"judge of the judge and tournament selectors ({calibration['judge']}): agreement "
+            f"{calibration['agreement']:.0%} on {calibration['pairs']} labelled pairs, false "
+            f"passes {calibration['false_pass_rate']:.0%}, {calibration['ungraded']} ungraded{bar}"
         )
     for name, force in result["task_forces"].items():
         picks = "  ".join(f"{s} {force['best_of_n'][s]:.3f}" for s in SELECTORS)

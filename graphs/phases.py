@@ -18,6 +18,7 @@ from acdc.agents.curator import PROMPTS as CURATOR_PROMPTS
 from acdc.agents.judge import PROMPTS as JUDGE_PROMPTS
 from acdc.agents.scientist import PROMPTS as SCIENTIST_PROMPTS
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
+from acdc.graphs import judge_check
 from acdc.graphs.resources import RunResources
 from acdc.population import archive as dns
 from acdc.population.gibberish import check_expert
@@ -46,6 +47,10 @@ def record_run(res: RunResources) -> None:
     names.append("sanity_check")
     digests = res.run.record_prompts({n: prompt_path(n, res.ctx.prompts_dir) for n in names})
     res.run.log("start", prompts=digests, server=res.server.url)
+    res.ensure_server()
+    path = res.run.root / judge_check.CALIBRATION_FILE
+    calibration = judge_check.ensure_calibration(res.ctx, res.judge(), path, res.run_async)
+    res.run.log("judge_calibration", **calibration.to_dict())
 
 
 def _breed(res: RunResources, pool: Sequence[ExpertId], count: int, generation: int) -> list[str]:
@@ -97,8 +102,11 @@ def breed_children(res: RunResources, archive: list[ExpertId], generation: int) 
 
 
 def with_seeds(res: RunResources, experts: Sequence[ExpertId]) -> list[ExpertId]:
-    """``experts`` plus the seeds, once each: the seeds are scored on every active task so
-    the summary can set the archive beside them on the same tasks."""
+    """``experts`` plus the seeds, once each.
+
+    The seeds are scored on every active task so the summary can set the archive beside
+    them on the same tasks.
+    """
     return list(dict.fromkeys([*experts, *res.population.seed_ids]))
 
 
@@ -111,7 +119,8 @@ def scored_instances(res: RunResources, task: Task) -> list[TaskInstance]:
 def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int:
     """Evaluate the missing (expert, task, instance) triples; returns tokens generated."""
     started = time.perf_counter()
-    tasks = {t.id: t for t in res.pool.active_tasks()}
+    off = judge_check.rubric_off(res.run.root, res.ctx)  # an uncalibrated judge grades nothing
+    tasks = {t.id: t for t in judge_check.counted(res.pool.active_tasks(), off)}
     keys: list[EvalKey] = [
         (e, t.id, i.id) for e in experts for t in tasks.values() for i in scored_instances(res, t)
     ]
@@ -172,7 +181,9 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
 
 def skills(res: RunResources, experts: Sequence[ExpertId]) -> tuple[list[str], np.ndarray]:
     """Active task ids and the experts' skill matrix over them (missing = not passed)."""
-    tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in res.pool.active_tasks()}
+    off = judge_check.rubric_off(res.run.root, res.ctx)  # rubric tasks out of fitness and DNS
+    active = judge_check.counted(res.pool.active_tasks(), off)
+    tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in active}
     scores = res.run.evaluations().mean_scores(experts, tasks)
     return list(tasks), dns.skill_matrix(scores, experts, list(tasks), res.ctx.pass_threshold)
 

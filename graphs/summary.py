@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from acdc.agents.calibration import load_calibration
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.watch import generation_usage, usage_lines
@@ -58,8 +59,10 @@ def summarize(
     text = render(summary)
     print(text, flush=True)
     history = [r for r in res.run.metrics.records() if r.get("event") == "generation"]
+    calibration = load_calibration(res.run.root)
+    judge = f"{calibration.line()}\n\n" if calibration else ""
     res.run.write_summary(
-        f"# acdc run {res.ctx.run_id}\n\n" + "\n\n".join(render(h) for h in history) + "\n"
+        f"# acdc run {res.ctx.run_id}\n\n{judge}" + "\n\n".join(render(h) for h in history) + "\n"
     )
     refresh_report(res)
     return summary

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.context import Context
+from acdc.graphs import judge_check
 from acdc.graphs.completion import complete_skills
 from acdc.graphs.registry import RunRegistry
 from acdc.population.bootstrap import Population, bootstrap
@@ -66,15 +67,24 @@ class TaskForceResources:
         with self._lock:
             if self._skills is None:
                 ctx = self.ctx
+                leave_out = judge_check.left_out(ctx.run_dir, ctx)  # rubric: judge untrusted
                 if ctx.complete_skills:
-                    done = complete_skills(ctx, self.server.url, self.population.store)
+                    url, store = self.server.url, self.population.store
+                    done = complete_skills(ctx, url, store, leave_out)
                     log.info("skill matrix completed: %s", done)
                 self._skills = run_skills(
                     ctx.run_dir,
                     ctx.pass_threshold,
                     ctx.instances_per_task,
                     candidates=[ctx.served_model_name],
+                    leave_out=leave_out,
                 )
+                if leave_out:
+                    print(
+                        f"{len(leave_out)} rubric tasks left out: the run's judge is not "
+                        "calibrated (judge_calibration.json; trust_judge overrides)",
+                        flush=True,
+                    )
                 if self._skills.missing:
                     print(
                         f"skill matrix: {self._skills.missing} of {self._skills.solved.size} "

@@ -140,7 +140,14 @@ def test_garbage_from_the_role_models_is_recorded_and_the_generation_completes(
     references = seed_references()
     with FakePopulation(references) as population, StubOpenAI([], default="no JSON here") as roles:
         ctx = fake_context(
-            tmp_path, tiny_base, population, roles, generations=1, task_rounds=1, judge_retries=1
+            tmp_path,
+            tiny_base,
+            population,
+            roles,
+            generations=1,
+            task_rounds=1,
+            judge_retries=1,
+            trust_judge=True,  # its calibration fails too: rubric tasks count by override
         )
         graph = builder.compile(checkpointer=InMemorySaver())
         config = {"configurable": {"thread_id": "bad"}, "recursion_limit": 200}
@@ -180,3 +187,28 @@ def test_a_busy_server_leaves_triples_missing_for_the_next_pass_never_a_zero(
         if '"phase": "evaluate"' in line
     ]
     assert all(e["errors"] == 0 and e["left_missing"] == 0 for e in evaluate)
+
+
+def test_an_uncalibrated_judge_keeps_rubric_tasks_out_of_evaluation_and_fitness(
+    tmp_path: Path, tiny_base: Path, stack: tuple[FakePopulation, FakeRoles]
+) -> None:
+    population, roles = stack  # the fake judge passes everything: 50 % on the pairs
+    ctx = fake_context(tmp_path, tiny_base, population, roles, generations=1, task_rounds=1)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "uncalibrated"}, "recursion_limit": 200}
+    graph.invoke({}, config, context=ctx)
+    run = ctx.run_dir
+    calibration = json.loads((run / "judge_calibration.json").read_text())
+    assert calibration["agreement"] == 0.5 and calibration["false_pass_rate"] == 1.0
+    assert calibration["trusted"] is False
+    pool = TaskPool.open(run)
+    rubric = {t for t in pool.ever() if pool.get(t).grading == "rubric"}
+    assert rubric  # the seed pool has rubric tasks
+    store = EvaluationStore(run / "evaluations.jsonl")
+    assert store.records() and not [r for r in store.records() if r.task_id in rubric]
+    archive = json.loads((run / "archive" / "gen-001.json").read_text())
+    assert archive["tasks"] and not rubric & set(archive["tasks"])
+    assert (
+        "judge calibration: agreement 50% on 40 labelled pairs" in (run / "summary.md").read_text()
+    )
+    assert "NOT trusted: rubric tasks off" in (run / "report" / "report.html").read_text()

@@ -420,6 +420,13 @@ def test_eval_coverage_counts_answers_cut_before_their_answer_line_as_unanswered
     assert "20 member answers cut before an answer (counted wrong)" in printed
     cached = [json.loads(line) for line in (ctx.run_dir / "eval" / "answers.jsonl").open()]
     assert {r["finish_reason"] for r in cached if r["expert_id"] == "e3"} == {"length"}
+    # The selectors' judge is calibrated on the labelled pairs too (this stub writes no
+    # verdicts: every pair ungraded).
+    calibration = result["judge_calibration"]
+    assert calibration["pairs"] == 40 and calibration["ungraded"] == 40
+    assert calibration["agreement"] == 0.0 and not calibration["trusted"]
+    assert "judge of the judge and tournament selectors" in printed
+    assert (ctx.run_dir / "eval" / "judge_calibration.json").is_file()
 
 
 def admit_late_task(ctx: Context, population: FakePopulation) -> list[str]:

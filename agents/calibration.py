@@ -1,0 +1,216 @@
+"""Judge calibration: does the judge agree with people on labelled answers?
+
+Rubric tasks are graded by the judge alone, so their scores are worth what the judge
+is. Before a run trusts it, the judge grades labelled (question, reference, rubric,
+response, label) pairs, by default the 40 of ``bench/data/judge_pairs.jsonl`` (half
+right, half wrong answers). Its *agreement* is the share of pairs it grades as labelled
+(pass = score >= 0.5; a pair it fails to grade counts as a disagreement), its
+*false-pass rate* the share of wrong answers it passes. Passing everything agrees on
+half the bundled pairs, so agreement below ``judge_min_agreement`` (0.75 by default)
+means rubric grading is noise: the run then admits no rubric task and leaves existing
+ones out of fitness, DNS and task forces, unless ``trust_judge`` overrides it.
+"""
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from acdc.agents.judge import Judge
+from acdc.context import Context
+from acdc.taskpool import TaskPool
+from acdc.tasks import Task
+from acdc.types import TaskId
+
+CALIBRATION_FILE = "judge_calibration.json"
+"""The run folder's record of its judge's calibration."""
+BUNDLED_PAIRS = Path(__file__).resolve().parents[1] / "bench" / "data" / "judge_pairs.jsonl"
+PASS_SCORE = 0.5
+_FIELDS = ("instruction", "reference", "rubric", "response")
+
+
+class PairsFileError(ValueError):
+    """A labelled-pairs file is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class LabelledPair:
+    """One answer to a question, labelled right (1) or wrong (0) by a person."""
+
+    instruction: str
+    reference: str
+    rubric: str
+    response: str
+    label: int
+
+    def task(self) -> Task:
+        """A one-question rubric task holding the pair, as the judge sees run tasks."""
+        instance = {"instruction": self.instruction, "reference": self.reference or None}
+        return Task(
+            id="calibration",
+            name="Labelled question",
+            description="A short question with a reference answer.",
+            capability="general",
+            subject="mixed",
+            difficulty=1,
+            grading="rubric",
+            rubric=self.rubric,
+            instances=[{"id": f"i{n}", **instance} for n in range(3)],
+        )
+
+
+def pairs_path(name: str) -> Path:
+    """The pairs file a setting names ('' = the bundled one)."""
+    return Path(name) if name else BUNDLED_PAIRS
+
+
+def load_pairs(path: Path, size: int = 0) -> list[LabelledPair]:
+    """The labelled pairs of a JSONL file; ``size`` > 0 keeps a balanced first ``size``.
+
+    Raises:
+        PairsFileError: A line is not a pair, or the file holds no right or no wrong answer.
+        OSError: The file cannot be read.
+    """
+    pairs: list[LabelledPair] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            values = {name: raw[name] for name in _FIELDS}
+            label = raw["label"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise PairsFileError(f"{path}:{number}: not a labelled pair ({err})") from err
+        values["reference"] = values["reference"] or ""  # null: the rubric alone decides
+        if not all(isinstance(v, str) for v in values.values()) or label not in (0, 1):
+            raise PairsFileError(f"{path}:{number}: fields must be strings and label 0 or 1")
+        pairs.append(LabelledPair(**values, label=int(label)))
+    if not pairs or len({p.label for p in pairs}) < 2:
+        raise PairsFileError(f"{path}: needs right (label 1) and wrong (label 0) answers")
+    if size:
+        right = [p for p in pairs if p.label][: (size + 1) // 2]
+        wrong = [p for p in pairs if not p.label][: size // 2]
+        pairs = right + wrong
+    return pairs
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a judge graded the labelled pairs, and whether the run trusts it with rubrics."""
+
+    judge: str
+    pairs_file: str
+    pairs: int
+    agreement: float
+    false_pass_rate: float
+    """Share of wrong answers (label 0) the judge passed."""
+    false_fail_rate: float
+    """Share of right answers (label 1) the judge failed."""
+    ungraded: int
+    """Pairs the judge returned no valid grade for (counted as disagreements)."""
+    min_agreement: float
+    trusted: bool
+    """Agreement reached ``min_agreement`` (or the user overrode: ``overridden``)."""
+    overridden: bool = False
+    key: str = ""
+    """Digest of what was calibrated (judge, prompt, pairs): a resume reuses a match."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as saved in the run folder."""
+        return asdict(self)
+
+    def line(self) -> str:
+        """One line for the terminal, the summary and the report."""
+        verdict = "trusted with rubric tasks" if self.trusted else "NOT trusted: rubric tasks off"
+        if self.overridden:
+            verdict = "trusted with rubric tasks by override (trust_judge)"
+        return (
+            f"judge calibration: agreement {self.agreement:.0%} on {self.pairs} labelled pairs "
+            f"(bar {self.min_agreement:.0%}), false passes {self.false_pass_rate:.0%}, "
+            f"{self.ungraded} ungraded; {verdict}"
+        )
+
+
+def calibration_key(judge: Judge, judge_spec: str, pairs: Sequence[LabelledPair]) -> str:
+    """A digest of the judge's settings, its grading prompt and the pairs."""
+    prompt = judge.prompts["judge_grade"].sha256
+    blob = json.dumps([judge_spec, prompt, [asdict(p) for p in pairs]], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+async def calibrate(
+    judge: Judge,
+    pairs: Sequence[LabelledPair],
+    *,
+    judge_spec: str,
+    pairs_file: str,
+    min_agreement: float,
+    override: bool = False,
+) -> Calibration:
+    """Grade every pair with ``judge`` (concurrently, its own limit paces the calls)."""
+    grades = await asyncio.gather(
+        *(judge.grade(p.task(), p.task().instances[0], p.response) for p in pairs)
+    )
+    passed = [g.score is not None and g.score >= PASS_SCORE for g in grades]
+    graded = [g.score is not None for g in grades]
+    agree = sum(
+        ok and hit == bool(p.label) for ok, hit, p in zip(graded, passed, pairs, strict=True)
+    )
+    wrong = [i for i, p in enumerate(pairs) if not p.label]
+    right = [i for i, p in enumerate(pairs) if p.label]
+    agreement = agree / len(pairs)
+    return Calibration(
+        judge=judge_spec,
+        pairs_file=pairs_file,
+        pairs=len(pairs),
+        agreement=round(agreement, 4),
+        false_pass_rate=round(sum(passed[i] for i in wrong) / max(len(wrong), 1), 4),
+        false_fail_rate=round(
+            sum(graded[i] and not passed[i] for i in right) / max(len(right), 1), 4
+        ),
+        ungraded=sum(not g for g in graded),
+        min_agreement=min_agreement,
+        trusted=agreement >= min_agreement or override,
+        overridden=override and agreement < min_agreement,
+        key=calibration_key(judge, judge_spec, pairs),
+    )
+
+
+def load_calibration(path: Path) -> Calibration | None:
+    """The calibration saved at ``path`` (a run folder or the file), or None."""
+    file = path / CALIBRATION_FILE if path.is_dir() else path
+    try:
+        return Calibration(**json.loads(file.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def decide(calibration: Calibration, ctx: Context) -> Calibration:
+    """``calibration`` judged by the current bar and override."""
+    reached = calibration.agreement >= ctx.judge_min_agreement
+    return dataclasses.replace(
+        calibration,
+        min_agreement=ctx.judge_min_agreement,
+        trusted=reached or ctx.trust_judge,
+        overridden=ctx.trust_judge and not reached,
+    )
+
+
+def rubric_off(run_dir: Path, ctx: Context | None = None) -> bool:
+    """Whether the run's saved calibration keeps rubric tasks out (no calibration: no)."""
+    saved = load_calibration(run_dir)
+    if saved is None:
+        return False
+    return not (decide(saved, ctx) if ctx is not None else saved).trusted
+
+
+def left_out(run_dir: Path, ctx: Context | None = None) -> list[TaskId]:
+    """The run's rubric tasks (ever active) when its judge is not trusted, else none."""
+    if not rubric_off(run_dir, ctx):
+        return []
+    pool = TaskPool.open(run_dir)
+    return [t for t in pool.ever() if pool.get(t).grading == "rubric"]
