@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +28,58 @@ def question_id(question: str) -> str:
     return "q-" + hashlib.sha256(words.encode("utf-8")).hexdigest()[:24]
 
 
-def _read_items(path: Path) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Items of a JSONL file by question id: (question, metadata); first copy wins."""
-    items: dict[str, tuple[str, dict[str, Any]]] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+def benchmark_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded JSON value) of each non-blank line of a JSONL file.
+
+    Raises:
+        BenchmarkFileError: A line is not UTF-8, not JSON or nested too deeply; the
+            message names the file and the line.
+        OSError: The file cannot be read.
+    """
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise BenchmarkFileError(
+                    f"{path}:{number}: not UTF-8 text ({exc.reason})"
+                ) from None
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as exc:
-                raise BenchmarkFileError(f"{path}:{number}: not JSON: {exc}") from exc
-            question = item.get("question") if isinstance(item, dict) else None
-            if not isinstance(question, str) or not question.strip():
-                raise BenchmarkFileError(f"{path}:{number}: needs a non-empty 'question' string")
-            metadata = {
-                "source": path.name,
-                "line": number,
-                "answer": "" if item.get("answer") is None else str(item["answer"]),
-                "options": json.dumps(item["options"]) if item.get("options") else "",
-            }
-            items.setdefault(question_id(question), (question, metadata))
+                raise BenchmarkFileError(f"{path}:{number}: not JSON: {exc}") from None
+            except RecursionError:
+                raise BenchmarkFileError(f"{path}:{number}: JSON nested too deeply") from None
+
+
+def item_question(item: Any) -> str | None:
+    """The question text of a benchmark item, or None.
+
+    ``question`` as a string, or its ``stem`` in the ARC layout
+    ``{"question": {"stem": ..., "choices": [...]}}``.
+    """
+    question = item.get("question") if isinstance(item, dict) else None
+    if isinstance(question, dict):
+        question = question.get("stem")
+    return question if isinstance(question, str) and question.strip() else None
+
+
+def _read_items(path: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Items of a JSONL file by question id: (question, metadata); first copy wins."""
+    items: dict[str, tuple[str, dict[str, Any]]] = {}
+    for number, item in benchmark_lines(path):
+        question = item_question(item)
+        if question is None:
+            raise BenchmarkFileError(f"{path}:{number}: needs a non-empty 'question' string")
+        metadata = {
+            "source": path.name,
+            "line": number,
+            "answer": "" if item.get("answer") is None else str(item["answer"])[:1000],
+            "options": json.dumps(item["options"])[:4000] if item.get("options") else "",
+        }
+        items.setdefault(question_id(question), (question, metadata))
     return items
 
 
