@@ -96,10 +96,12 @@ def launch_command(
 def parallel_args(ctx: Context) -> list[str]:
     """The flags of vLLM's own parallelism: tensor parallel engines, data parallel copies.
 
-    Data parallel engines sit behind the one endpoint, and vLLM forwards a runtime
-    ``load_lora_adapter`` to every engine (checked on the CPU build with two engines), so
-    the client needs nothing per engine. With the Ray backend the engines beyond
-    ``data_parallel_size_local`` start on the other nodes of the Ray cluster.
+    Data parallel engines sit behind the one endpoint. vLLM's data parallel client sends
+    a runtime ``load_lora_adapter`` to every engine (``add_lora`` on all of them), and
+    each request carries the adapter's path, so no engine can miss an adapter and the
+    client needs nothing per engine (checked on the CPU build with two engines). With the
+    Ray backend the engines beyond ``data_parallel_size_local`` start on the other nodes
+    of the Ray cluster.
     """
     args: list[str] = []
     if ctx.tensor_parallel_size > 1:
