@@ -139,8 +139,6 @@ def _wait_for_interrupt() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Run the coevolution loop (--resume RUN_ID, or --fork RUN_ID --at-generation K)."""
-    import yaml
-
     from acdc.runner import run
     from acdc.runstore import load_run_config
 
@@ -152,9 +150,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     if source:
         runs_dir = Path(explicit.get("runs_dir") or Context().runs_dir)
         recorded = load_run_config(runs_dir / source)
-        file_values = yaml.safe_load(Path(args.config).read_text()) or {} if args.config else {}
-        run_id = args.run_id if args.fork else args.resume
-        ctx = Context.load(None, **{**recorded, **file_values, **explicit, "run_id": run_id})
+        ctx = Context.load(
+            args.config,
+            base=recorded,
+            base_name=str(runs_dir / source / "config.yaml"),
+            **{**explicit, "run_id": args.run_id if args.fork else args.resume},
+        )
     else:
         ctx = _context(args)
     if args.fork:
@@ -176,8 +177,6 @@ def _run_context(args: argparse.Namespace) -> Context:
     The run's recorded settings (its base model, rank cap, server), overridden by the
     ``--config`` file's values, then by the options given.
     """
-    import yaml
-
     from acdc.runstore import load_run_config
 
     names = {f.name for f in dataclasses.fields(Context)}
@@ -185,13 +184,11 @@ def _run_context(args: argparse.Namespace) -> Context:
     folder = Path(args.run)
     if not (folder / "config.yaml").is_file():
         folder = Path(explicit.get("runs_dir") or Context().runs_dir) / args.run
-    from_file: dict[str, Any] = {}
-    if args.config:
-        from_file = yaml.safe_load(Path(args.config).read_text()) or {}
-        if not isinstance(from_file, dict):
-            raise ConfigError(f"config file {args.config} must hold a mapping of field: value")
     where = {"runs_dir": str(folder.parent), "run_id": folder.name}
-    return Context.load(None, **{**load_run_config(folder), **from_file, **explicit, **where})
+    recorded = load_run_config(folder)
+    base_name = str(folder / "config.yaml")
+    overrides = {**explicit, **where}
+    return Context.load(args.config, base=recorded, base_name=base_name, **overrides)
 
 
 def cmd_taskforce(args: argparse.Namespace) -> None:
@@ -232,8 +229,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     """Write the HTML report of a run (figures embedded) into its report/ folder."""
     from acdc.report import write_report
 
+    folder = Path(args.run)
+    if not (folder / "config.yaml").is_file() and not (folder / "metrics.jsonl").is_file():
+        # write_report would create report/ in any folder, even a mistyped one.
+        raise ConfigError(f"{folder} is not an acdc run folder (no config.yaml or metrics.jsonl)")
     started = time.perf_counter()
-    path = write_report(Path(args.run))
+    path = write_report(folder)
     print(f"report: {path} ({time.perf_counter() - started:.1f} s)")
 
 

@@ -6,6 +6,7 @@ LangGraph templates, a field still equal to its default takes the environment va
 """
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -24,7 +25,33 @@ VALID_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field."""
+    """A configuration value is invalid; the message names the field (and its file)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        """``field``: the setting at fault, when known, so callers can name its source."""
+        super().__init__(message)
+        self.field = field or message.split(" ", 1)[0].rstrip(":,")
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The ``field: value`` mapping of a YAML file; ConfigError (naming file, line) if not."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", "config")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}:{where} not valid YAML: {problem}", "config") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+        raise ConfigError(
+            f"{path}: must hold a mapping of field: value, got {type(loaded).__name__}", "config"
+        )
+    return loaded
 
 
 def _desc(text: str) -> dict[str, str]:
@@ -329,13 +356,6 @@ class Context:
             "every task ever active (missing triples only); false: mask the missing cells."
         ),
     )
-    complete_skills: bool = field(
-        default=True,
-        metadata=_desc(
-            "Before a task force is picked, evaluate every candidate (and the seed) on "
-            "every task ever active (missing triples only); false: mask the missing cells."
-        ),
-    )
     taskforce_router: bool = field(
         default=False,
         metadata=_desc(
@@ -469,6 +489,8 @@ class Context:
             raw = os.environ.get(ENV_PREFIX + f.name.upper())
             if raw is not None and getattr(self, f.name) == default:
                 setattr(self, f.name, parse_value(f.name, hints[f.name], raw))
+        for f in fields(self):
+            setattr(self, f.name, _typed(f.name, hints[f.name], getattr(self, f.name)))
         self._check()
 
     def _check(self) -> None:
@@ -578,6 +600,17 @@ class Context:
             )
         if self.answer_temperature < 0:
             raise ConfigError(f"answer_temperature must be >= 0, got {self.answer_temperature}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_port") and isinstance(value, int) and not 0 < value < 65536:
+                raise ConfigError(f"{f.name} must be in 1..65535, got {value}")
+            if f.name.endswith("_temperature") and isinstance(value, float) and value < 0:
+                raise ConfigError(f"{f.name} must be >= 0, got {value}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ConfigError(
+                f"gpu_memory_utilization must be in (0, 1] (a share of GPU memory), "
+                f"got {self.gpu_memory_utilization}"
+            )
         if self.seed_sample_temperature <= 0:
             raise ConfigError(
                 f"seed_sample_temperature must be > 0, got {self.seed_sample_temperature}"
@@ -607,27 +640,88 @@ class Context:
         return Path(self.runs_dir) / self.run_id
 
     @classmethod
-    def load(cls, config_file: str | Path | None = None, **overrides: Any) -> "Context":
-        """Build a Context from a YAML file and explicit overrides (``None`` = not given)."""
-        values: dict[str, Any] = {}
+    def load(
+        cls,
+        config_file: str | Path | None = None,
+        *,
+        base: dict[str, Any] | None = None,
+        base_name: str = "",
+        **overrides: Any,
+    ) -> "Context":
+        """Build a Context from ``base``, then a YAML file, then explicit overrides.
+
+        ``None`` overrides are not given. A refusal names where the bad value came from:
+        the file, ``base_name`` (e.g. a run's recorded config.yaml), the option or the
+        environment variable, and the field.
+        """
+        values: dict[str, Any] = dict(base or {})
+        origin = dict.fromkeys(values, base_name)
         if config_file is not None:
-            path = Path(config_file)
-            if not path.is_file():
-                raise ConfigError(f"config file {path} does not exist")
-            loaded = yaml.safe_load(path.read_text()) or {}
-            if not isinstance(loaded, dict):
-                raise ConfigError(f"config file {path} must hold a mapping of field: value")
+            loaded = read_config_file(config_file)
             values.update(loaded)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+            origin.update(dict.fromkeys(loaded, str(config_file)))
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
+        origin.update({k: "option --" + k.replace("_", "-") for k in given})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-        return cls(**values)
+            where = sorted({origin[k] for k in unknown if origin[k]})
+            prefix = f"{', '.join(where)}: " if where else ""
+            raise ConfigError(f"{prefix}unknown setting(s): {', '.join(unknown)}", unknown[0])
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            source = origin.get(err.field, "")
+            if not source and os.environ.get(ENV_PREFIX + err.field.upper()) is not None:
+                source = f"environment variable {ENV_PREFIX + err.field.upper()}"
+            raise ConfigError(f"{source}: {err}" if source else str(err), err.field) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data view, as recorded in a run folder."""
         return dataclasses.asdict(self)
+
+
+def _typed(name: str, hint: Any, value: Any) -> Any:
+    """``value`` checked against the field's type; raises ConfigError naming the field.
+
+    Ints stay ints (2.5 generations is an error, not 2), floats must be finite, paths
+    become strings, lists must be lists (a bare string is not a list of one).
+    """
+    origin = get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        hint = next(a for a in get_args(hint) if a is not type(None))
+        origin = get_origin(hint)
+    wrong = f"{name} must be {{}}, got {value!r} ({type(value).__name__})"
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(wrong.format("true or false"), name)
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(wrong.format("an integer"), name)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(wrong.format("a number"), name)
+        if not math.isfinite(value):
+            raise ConfigError(wrong.format("a finite number"), name)
+        return float(value)
+    if hint is str:
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if not isinstance(value, str):
+            raise ConfigError(wrong.format("a string"), name)
+    if origin is list:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise ConfigError(
+                wrong.format("a list (in YAML: [a, b] or one '- item' per line)"), name
+            )
+        if get_args(hint) == (str,):
+            value = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(wrong.format("a list of strings"), name)
+    return value
 
 
 def _literal_values(hint: Any) -> tuple[Any, ...]:
