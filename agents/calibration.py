@@ -23,7 +23,7 @@ from typing import Any
 from acdc.agents.judge import Judge
 from acdc.context import Context
 from acdc.taskpool import TaskPool
-from acdc.tasks import Task
+from acdc.tasks import Task, TaskInstance
 from acdc.types import TaskId
 
 CALIBRATION_FILE = "judge_calibration.json"
@@ -49,7 +49,11 @@ class LabelledPair:
 
     def task(self) -> Task:
         """A one-question rubric task holding the pair, as the judge sees run tasks."""
-        instance = {"instruction": self.instruction, "reference": self.reference or None}
+        reference = self.reference or None
+        instances = [
+            TaskInstance(id=f"i{n}", instruction=self.instruction, reference=reference)
+            for n in range(3)
+        ]
         return Task(
             id="calibration",
             name="Labelled question",
@@ -59,7 +63,7 @@ class LabelledPair:
             difficulty=1,
             grading="rubric",
             rubric=self.rubric,
-            instances=[{"id": f"i{n}", **instance} for n in range(3)],
+            instances=instances,
         )
 
 
