@@ -69,6 +69,8 @@ class TaskPipeline:
     judge: Judge
     curator: Curator
     validate: bool = True
+    rubric: bool = True
+    """Whether rubric tasks may be admitted (False while the judge is not calibrated)."""
 
     async def create(
         self, n: int, pool: Sequence[Task], *, generation: int, rng: random.Random
@@ -143,6 +145,9 @@ class TaskPipeline:
         tokens = {"scientist": proposal.tokens}
         if proposal.task is None:
             return Candidate(None, "scientist", proposal.reason, tokens, kind, parent)
+        if proposal.task.grading == "rubric" and not self.rubric:
+            why = "rubric grading needs a calibrated judge (judge_calibration.json; trust_judge)"
+            return Candidate(proposal.task, "judge_uncalibrated", why, tokens, kind, parent)
         verification = await asyncio.to_thread(verify_task, proposal.task)
         if not verification.ok:
             return Candidate(proposal.task, "verify", verification.reason, tokens, kind, parent)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from acdc.agents.calibration import rubric_off
 from acdc.agents.curator import Curator
 from acdc.agents.judge import Judge
 from acdc.agents.scientist import Scientist
@@ -113,7 +114,10 @@ class RunResources:
             contamination_threshold=ctx.contamination_threshold,
             prompts_dir=ctx.prompts_dir,
         )
-        return TaskPipeline(scientist, self.judge(), curator, validate=ctx.validate_tasks)
+        rubric = not rubric_off(self.run.root, ctx)  # an uncalibrated judge grades no rubric
+        return TaskPipeline(
+            scientist, self.judge(), curator, validate=ctx.validate_tasks, rubric=rubric
+        )
 
     def close(self) -> None:
         """Stop the server this run started and release the vector store."""

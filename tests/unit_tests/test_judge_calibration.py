@@ -18,7 +18,9 @@ from acdc.agents.calibration import (
     rubric_off,
 )
 from acdc.agents.judge import Judge
+from acdc.agents.scientist import Proposal, Scientist
 from acdc.agents.structured import caller_for
+from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
 from acdc.graphs import judge_check
 from tests.stub_openai import StubOpenAI
@@ -98,3 +100,20 @@ def test_a_judge_that_cannot_grade_agrees_with_nobody(tmp_path: Path):
     with StubOpenAI([], default="no JSON") as stub:
         result = measure(stub, tmp_path / "judge_calibration.json", judge_calibration_size=4)
     assert result.pairs == 4 and result.ungraded == 4 and result.agreement == 0.0
+
+
+def test_an_uncalibrated_judge_refuses_rubric_candidates_before_any_other_check():
+    rubric_task = PAIRS[0].task()
+    proposal = Proposal(task=rubric_task, reason="", reflections=0, tokens=7)
+    with StubOpenAI([], default=ALWAYS_PASS) as stub:
+        ctx = settings(stub)
+        judge = Judge(caller_for(ctx, "judge", stub.url))
+        caller = caller_for(ctx, "scientist", stub.url)
+        scientist = Scientist(caller, reflection_rounds=0, novel_unrelated_share=0.5)
+        refusing = TaskPipeline(scientist, judge, None, validate=False, rubric=False)  # type: ignore[arg-type]
+        refused = asyncio.run(refusing._check(proposal, None))
+        allowed = TaskPipeline(scientist, judge, None, validate=False)  # type: ignore[arg-type]
+        checked = asyncio.run(allowed._check(proposal, None))
+        assert not stub.requests  # no model call for either
+    assert refused.stage == "judge_uncalibrated" and "calibrated judge" in refused.reason
+    assert checked.stage != "judge_uncalibrated"
