@@ -143,7 +143,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
         missing = store.missing(keys)
         if not missing or res.ledger.exhausted:  # the budget ends the run after this phase
             break
-        log.warning("%d evaluations missing after pass %d", len(missing), attempt)
+        log.warning("%d evaluations missing after attempt %d", len(missing), attempt)
         if attempt < passes:  # transient failures (429, 5xx, timeouts): give the server air
             time.sleep(min(2.0 ** (attempt - 1), PASS_WAIT_CAP))
     else:
