@@ -33,7 +33,7 @@ _STATED = re.compile(
     r"(?:is|must\s+be|would\s+be|should\s+be|will\s+be)\b\s*[:\uff1a]?\s*([^\n]+)",
     re.IGNORECASE,
 )
-_SENTENCE_END = re.compile(r"(?<=[^\s.!?])[.!?](?=\s)")
+_SENTENCE_END = re.compile(r"(?<=[^\s.!?])[.!?](?=\s+[A-Z(\[])")
 _EMPHASIS = "*_`\"' \t"
 _TRAILING = ".,;:!?\u3002"
 _GROUPED = r"\d{1,3}(?:(?:,|[ \u00a0\u2009\u202f'_])\d{3})+(?![\d])"
@@ -81,7 +81,11 @@ def answer_line(text: str) -> str | None:
 
 
 def _first_sentence(text: str) -> str:
-    """``text`` up to its first sentence end: "(B). A is wrong" decides on "(B)"."""
+    """``text`` up to its first sentence end: "(B). A is wrong" decides on "(B)".
+
+    A sentence ends at ``.``, ``!`` or ``?`` followed by a capital or a bracket, so
+    "approx. 5" and "3.5" stay whole.
+    """
     match = _SENTENCE_END.search(text)
     return text[: match.start()] if match else text
 
@@ -175,7 +179,7 @@ def choice_letter(text: str, options: list[str], *, truncated: bool = False) -> 
     region, source = deciding_region(text, truncated=truncated)
     if region is None:
         return None
-    if source == "last_line" and _echoes_options(text, letters):
+    if source == "last_line" and _OPTION_LINE.match(region) and _echoes_options(text, letters):
         return None
     if source == "line":
         region = _first_sentence(region)
@@ -183,7 +187,11 @@ def choice_letter(text: str, options: list[str], *, truncated: bool = False) -> 
 
 
 def _echoes_options(text: str, letters: str) -> bool:
-    """Whether the response lists two or more options on their own lines."""
+    """Whether the response lists two or more options on their own lines.
+
+    Only asked when the response *ends* on an option line and states no answer: a
+    response that merely discusses the options line by line, then answers, is fine.
+    """
     return len({m for m in _OPTION_LINE.findall(text) if m in letters}) >= 2
 
 

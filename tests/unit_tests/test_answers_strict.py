@@ -36,6 +36,7 @@ CASES: list[tuple[str, str, object]] = [
     ("choice", "Reasoning...\nOption C is right", "C"),
     ("choice", "I think it's Paris.", "B"),
     ("choice", "\\boxed{D}", "D"),
+    ("choice", "A) London: no\nB) Paris: yes\nC) Berlin: no\nSo B.", "B"),
     ("choice", "Answer:\n(D)", "D"),
     # Choice: must refuse.
     ("choice", "Answer: London or Paris", None),
@@ -63,6 +64,7 @@ CASES: list[tuple[str, str, object]] = [
     ("number", "Step 1: 5 + 5 = 10.\nAnswer: 7", 7.0),
     ("number", "We find \\boxed{\\frac{7}{12}}", 7 / 12),
     ("number", "The answer is 72 km/h.", 72.0),
+    ("number", "Answer: approx. 5 litres", 5.0),
     # Numbers: must refuse.
     ("number", "Answer: 1, 2", None),
     ("number", "Answer: 3 or 4", None),
