@@ -21,11 +21,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from acdc.agents.calibration import BUNDLED_PAIRS, calibrate, load_pairs
 from acdc.agents.curator import Curator
 from acdc.agents.judge import Judge
 from acdc.agents.scientist import Scientist
 from acdc.agents.structured import caller_for
 from acdc.context import Context
+from acdc.graphs.judge_check import judge_spec
 from acdc.population.bootstrap import bootstrap
 from acdc.population.server import PopulationServer
 from acdc.tasks import Task, load_tasks, seed_tasks_dir
@@ -108,22 +110,22 @@ async def scientist_phase(ctx: Context, url: str, work: Path, calls: int) -> Non
 
 async def judge_phase(ctx: Context, url: str) -> None:
     judge = Judge(caller_for(ctx, "judge", url))
-    pairs = [json.loads(line) for line in (DATA / "judge_pairs.jsonl").read_text().splitlines()]
-    grades = await asyncio.gather(
-        *(judge.grade(rubric_task(p), rubric_task(p).instances[0], p["response"]) for p in pairs)
+    # The run's own calibration (agents/calibration.py): the same pairs, the same rule.
+    labelled = load_pairs(BUNDLED_PAIRS)
+    calibration = await calibrate(
+        judge,
+        labelled,
+        judge_spec=judge_spec(ctx),
+        pairs_file=str(BUNDLED_PAIRS),
+        min_agreement=ctx.judge_min_agreement,
     )
-    scored = [
-        (g.score, p["label"]) for g, p in zip(grades, pairs, strict=True) if g.score is not None
-    ]
-    agree = sum((s >= 0.5) == bool(label) for s, label in scored)
-    false_pass = sum(s >= 0.5 for s, label in scored if not label)
-    wrong = sum(not label for _, label in scored)
+    wrong_answers = sum(not p.label for p in labelled)
     print(
-        f"judge: agreement {agree}/{len(pairs)} ({100 * agree / len(pairs):.0f} %), "
-        f"{len(pairs) - len(scored)} unparsed; always-pass would score "
-        f"{sum(p['label'] for p in pairs)}/{len(pairs)}; wrong answers passed without any "
-        f"injection: {false_pass}/{wrong}"
+        f"judge: {calibration.line()}; always-pass would agree on "
+        f"{sum(p.label for p in labelled)}/{len(labelled)}; wrong answers passed without any "
+        f"injection: {round(calibration.false_pass_rate * wrong_answers)}/{wrong_answers}"
     )
+    pairs = [json.loads(line) for line in (DATA / "judge_pairs.jsonl").read_text().splitlines()]
 
     wrong = pairs[1]  # "17 + 25" answered 32
     task = rubric_task(wrong)
