@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,17 +86,36 @@ def _find() -> Layout | None:
 
 
 def _can_make(parent: Path, control: str) -> bool:
-    """Whether a child group of ``parent`` can be made and has ``control``."""
+    """Whether a child group of ``parent`` can be made, has ``control`` and takes a process.
+
+    Joining is tried for real (a throwaway ``sh`` runs :data:`JOIN_SCRIPT`): under cgroup v2
+    delegation rules a group can be creatable yet refuse this user's processes.
+    """
     probe = parent / f"acdc-probe-{secrets.token_hex(4)}"
     try:
         probe.mkdir()
     except OSError:
         return False
     try:
-        return (probe / control).is_file()
+        if not (probe / control).is_file():
+            return False
+        joined = subprocess.run(
+            ["/bin/sh", "-c", JOIN_SCRIPT, "sh", str(probe / "cgroup.procs"), "--", "true"],
+            check=False,
+            timeout=10,
+        )
+        return joined.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
     finally:
-        with contextlib.suppress(OSError):
-            probe.rmdir()
+        for _ in range(50):  # the probe process may take a moment to leave the group
+            try:
+                probe.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.01)
 
 
 class CallGroup:

@@ -429,6 +429,16 @@ def test_four_processes_of_400_mib_cannot_all_hold_their_memory(mode: str):
         assert result.failure == "memory", result
 
 
+def test_the_call_cgroup_is_removed_even_after_the_code_forks_and_sleeps():
+    found = sandbox.sandbox_cgroup.layout()
+    if found is None:
+        pytest.skip("no cgroup can be made here: per-process limits only")
+    body = "if os.fork() == 0:\n    time.sleep(60)\nreturn 0.5"
+    assert run(define(body, "import os, time")).score == 0.5
+    for parent in found.parents:
+        assert not list(parent.glob("acdc-sandbox-*")), parent
+
+
 # --- running a submission in its own process -------------------------------------------
 
 
