@@ -5,12 +5,17 @@ and reviews run concurrently; the curator admits one candidate at a time so two
 near-duplicates of one micro-batch cannot both pass the novelty gate. Every candidate
 comes back as a ``Candidate`` with the stage it reached and why, so the run can report
 rejections by reason and by adaptation kind.
+
+``pipelined`` keeps the server busy instead of waiting on micro-batches: up to
+``concurrency`` proposals are in flight at all times, each goes through its checks the
+moment it arrives while new proposals start, and each reaches the caller's ``settle``
+(admission into the pool) one at a time, in the order the curator decided them.
 """
 
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from acdc.agents.curator import Curator
@@ -53,6 +58,12 @@ class AdaptRequest:
     pass_rate: float
     ancestors: tuple[Task, ...] = ()
     """``task``'s own parent and its ancestors, left out of a variant's novelty gates."""
+
+
+Propose = Callable[[int], Awaitable[tuple[Proposal, "AdaptRequest | None"]]]
+"""Makes proposal number k (with the adaptation request it answers, if any)."""
+Settle = Callable[[Candidate], None]
+"""Takes one decided candidate: admit it to the pool or count its refusal."""
 
 
 def pool_summary(tasks: Sequence[Task]) -> str:
@@ -112,6 +123,58 @@ class TaskPipeline:
         )
         return await self._gate(list(zip(proposals, requests, strict=True)))
 
+    async def pipelined(
+        self,
+        propose: Propose,
+        *,
+        count: int,
+        concurrency: int,
+        settle: Settle,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Make up to ``count`` proposals, ``concurrency`` in flight; returns how many.
+
+        Each proposal is checked as soon as it arrives; candidates that pass reach the
+        curator one at a time, and every candidate reaches ``settle`` inside that same
+        turn, so the next admission sees the pool and index as this one left them. No
+        new proposal starts once ``stop()`` is true; those in flight finish.
+        """
+        started = 0
+        turn = asyncio.Lock()
+
+        async def worker() -> None:
+            nonlocal started
+            while started < count and not stop():
+                k = started
+                started += 1
+                proposal, request = await propose(k)
+                candidate = await self._check(proposal, request)
+                async with turn:
+                    if candidate.stage == "checked" and candidate.task is not None:
+                        candidate = await self._admit(candidate, request)
+                    settle(candidate)
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, count)))))
+        return started
+
+    async def _admit(self, candidate: Candidate, request: AdaptRequest | None) -> Candidate:
+        """The curator's gates for a checked candidate."""
+        assert candidate.task is not None
+        # Only a harder/easier variant is spared comparison with its own lineage; a
+        # novel task must be new next to its parent too.
+        variant = request is not None and request.kind in ("harder", "easier")
+        lineage = (request.task, *request.ancestors) if request and variant else ()
+        admission = await self.curator.admit(candidate.task, lineage=lineage, variant=variant)
+        tokens = {**candidate.tokens, "curator": admission.tokens}
+        return Candidate(
+            candidate.task,
+            admission.gate,
+            admission.reason,
+            tokens,
+            candidate.kind,
+            candidate.parent,
+        )
+
     async def _gate(
         self, proposals: Sequence[tuple[Proposal, AdaptRequest | None]]
     ) -> list[Candidate]:
@@ -121,22 +184,7 @@ class TaskPipeline:
             if candidate.stage != "checked" or candidate.task is None:
                 out.append(candidate)
                 continue
-            # Only a harder/easier variant is spared comparison with its own lineage; a
-            # novel task must be new next to its parent too.
-            variant = request is not None and request.kind in ("harder", "easier")
-            lineage = (request.task, *request.ancestors) if request and variant else ()
-            admission = await self.curator.admit(candidate.task, lineage=lineage, variant=variant)
-            tokens = {**candidate.tokens, "curator": admission.tokens}
-            out.append(
-                Candidate(
-                    candidate.task,
-                    admission.gate,
-                    admission.reason,
-                    tokens,
-                    candidate.kind,
-                    candidate.parent,
-                )
-            )
+            out.append(await self._admit(candidate, request))
         return out
 
     async def _check(self, proposal: Proposal, request: AdaptRequest | None) -> Candidate:

@@ -17,7 +17,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from acdc.context import Context
-from acdc.graphs import phases, summary, task_phases
+from acdc.graphs import phases, summary, task_flow, task_phases
 from acdc.graphs.resources import resources_for
 from acdc.graphs.state import RunState
 from acdc.graphs.watch import budget_stop_reason, watched
@@ -35,9 +35,17 @@ def bootstrap(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 @watched("seed_tasks")
 def seed_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Load the seed tasks, then grow the pool by one micro-batch through the gates."""
-    res = resources_for(runtime.context)
+    """Load the seed tasks, then grow the pool to its target through the gates.
+
+    Proposals are kept in flight throughout (``task_flow``); when a person reviews the
+    admitted tasks, one micro-batch per step instead.
+    """
+    ctx = runtime.context
+    res = resources_for(ctx)
     task_phases.load_seed_tasks(res)
+    if not ctx.review_tasks:
+        tokens = task_flow.grow_pool(res, generation=0)
+        return {"task_round": ctx.task_rounds, "tokens": state["tokens"] + tokens}
     tokens = task_phases.grow_pool(res, generation=0, batch_round=state.get("task_round", 0))
     return {"task_round": state.get("task_round", 0) + 1, "tokens": state["tokens"] + tokens}
 
@@ -75,8 +83,10 @@ def breed(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 @watched("evaluate")
 def evaluate(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Every expert (and the seeds, for comparison) on every active task instance not
-    evaluated yet."""
+    """Every expert (and the seeds, for comparison) on every active task instance.
+
+    Only the triples not evaluated yet are sent.
+    """
     res = resources_for(runtime.context)
     experts = phases.with_seeds(res, state["archive"] + state.get("children", []))
     tokens = phases.evaluate(res, experts, generation=state["generation"] + 1)
@@ -102,7 +112,8 @@ def route_adapt(state: RunState, runtime: Runtime[Context]) -> Literal["adapt_ta
 def adapt_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Harder / novel variants of tasks by their pass rate; drop impossible ones; trim."""
     res = resources_for(runtime.context)
-    tokens = task_phases.adapt_pool(res, state["archive"], generation=state["generation"] + 1)
+    adapt = task_phases.adapt_pool if runtime.context.review_tasks else task_flow.adapt_pool
+    tokens = adapt(res, state["archive"], generation=state["generation"] + 1)
     return {"tokens": state["tokens"] + tokens}
 
 

@@ -10,10 +10,11 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from acdc import atomic
-from acdc.agents.curator import impossible_tasks, over_cap
+from acdc.agents.curator import draw_parents, impossible_tasks, over_cap
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind
 from acdc.graphs.phases import derived_seed, scored_instances, skills
 from acdc.graphs.resources import RunResources
@@ -24,7 +25,8 @@ from acdc.types import ExpertId
 
 def load_seed_tasks(res: RunResources) -> None:
     """Admit the hand-written seed tasks once (idempotent)."""
-    for task in load_tasks(seed_tasks_dir()):
+    folder = Path(res.ctx.seed_tasks_dir) if res.ctx.seed_tasks_dir else seed_tasks_dir()
+    for task in load_tasks(folder):
         if task.id not in res.pool.active and task.id not in res.pool.retired:
             res.index.upsert(task, status="active")
             res.pool.admit(task)
@@ -61,14 +63,7 @@ def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> i
     retired: Counter[str] = Counter()
     if pending is None:
         rates = pass_rates(res, archive)
-        for task_id in impossible_tasks(res.pool.active_tasks(), rates):
-            restored = res.pool.retire_impossible(
-                task_id, "impossible: solved by no expert of the archive"
-            )
-            res.index.set_status(task_id, "retired")
-            retired["impossible"] += 1
-            if restored is not None:
-                res.index.set_status(restored, "active")
+        retired = retire_impossible(res, rates)
         rng = random.Random(derived_seed(res.ctx.random_seed, "adapt", generation))
         requests = draw_requests(res, rates, rng)
         coro = res.pipeline().adapt(
@@ -78,22 +73,26 @@ def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> i
     return _admit(res, candidates, pending, "adapt_tasks", generation, started, retired)
 
 
+def retire_impossible(res: RunResources, rates: dict[str, float]) -> Counter[str]:
+    """Retire every task no archive member passes (a variant gives its parent back)."""
+    retired: Counter[str] = Counter()
+    for task_id in impossible_tasks(res.pool.active_tasks(), rates):
+        restored = res.pool.retire_impossible(
+            task_id, "impossible: solved by no expert of the archive"
+        )
+        res.index.set_status(task_id, "retired")
+        retired["impossible"] += 1
+        if restored is not None:
+            res.index.set_status(restored, "active")
+    return retired
+
+
 def draw_requests(
     res: RunResources, rates: dict[str, float], rng: random.Random
 ) -> list[AdaptRequest]:
-    """``adapt_parents`` parents drawn with replacement among tasks with pass rate > 0.
-
-    Only when no active task is passed by anyone are the evaluated ones drawn, to be
-    made easier ("easier only when nothing else is left").
-    """
-    active = res.pool.active_tasks()
-    parents = [t for t in active if rates.get(t.id, 0.0) > 0.0]
-    parents = parents or [t for t in active if t.id in rates]
-    if not parents:
-        return []
+    """An adaptation request for each of ``adapt_parents`` parents (``draw_parents``)."""
     requests: list[AdaptRequest] = []
-    for _ in range(res.ctx.adapt_parents):
-        task = rng.choice(parents)
+    for task in draw_parents(res.pool.active_tasks(), rates, res.ctx.adapt_parents, rng):
         rate = rates[task.id]
         kind = adaptation_kind(rate, res.ctx.harder_pass_rate)
         requests.append(AdaptRequest(task, kind, rate, tuple(res.pool.lineage(task))))
@@ -146,7 +145,7 @@ def _admit(
         if not candidate.accepted:
             res.pool.reject(candidate.stage)
             if candidate.task is not None:
-                _keep_rejected(res, candidate.task, candidate.stage, candidate.reason, generation)
+                keep_rejected(res, candidate.task, candidate.stage, candidate.reason, generation)
     accepted = (
         pending if pending is not None else [c.task for c in candidates if c.accepted and c.task]
     )
@@ -156,7 +155,7 @@ def _admit(
         for task_id, reason in refused.items():
             res.index.set_status(task_id, "rejected")
             res.pool.reject("reviewer")
-            _keep_rejected(res, shown[task_id], "reviewer", reason, generation)
+            keep_rejected(res, shown[task_id], "reviewer", reason, generation)
             stages["reviewer"] += 1
             examples["reviewer"] = reason
             kinds[shown[task_id].adaptation or "create"]["refused"]["reviewer"] += 1
@@ -210,7 +209,7 @@ def _by_kind(candidates: list[Candidate], pending: list[Task] | None) -> dict[st
     return kinds
 
 
-def _keep_rejected(res: RunResources, task: Task, stage: str, reason: str, generation: int) -> None:
+def keep_rejected(res: RunResources, task: Task, stage: str, reason: str, generation: int) -> None:
     """Keep a refused candidate in ``rejected/`` (the report maps accepted vs rejected)."""
     record = {
         "task": task.model_dump(mode="json"),

@@ -131,7 +131,7 @@ def test_the_run_stops_at_the_budget_and_resumes_with_a_larger_one(
     assert len(roles.requests) > asked
     resumed = json.loads((ctx.run_dir / COSTS_FILE).read_text())
     assert resumed["spent_usd"] > costs["spent_usd"]
-    assert set(resumed["by_generation"]) >= {"0", "1", "2"}
+    assert set(resumed["by_generation"]) >= {"0", "2"}  # growth; adaptation in generation 2
     keys = [r.key for r in EvaluationStore(ctx.run_dir / "evaluations.jsonl").records()]
     assert len(keys) == len(set(keys))
     generations = [

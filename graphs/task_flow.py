@@ -1,0 +1,243 @@
+"""Pipelined pool growth and adaptation: the scientist's calls kept in flight throughout.
+
+Micro-batches leave the server idle while the slowest proposal of a batch finishes and
+then while the batch goes through its gates. Here up to the scientist's concurrency of
+proposals are in flight at all times; each goes through verification and the judge's
+review as soon as it arrives, and the curator and the pool take the candidates one at
+a time (``TaskPipeline.pipelined``), so admission stays one by one.
+
+Resumable: every decided candidate is admitted to (or counted as refused by)
+``pool.json`` at once, and the number of proposals made is kept in
+``growth/<phase>-gen-NNN.json``; a killed phase resumes with the proposals it had not
+made, each from a seed derived from its number. A progress line (proposals done and in
+flight, admitted, refused by reason, tokens/s) is printed while the phase runs.
+Human review of admitted tasks (``review_tasks``) keeps the micro-batch path.
+"""
+
+import json
+import random
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from acdc import atomic
+from acdc.agents.task_pipeline import AdaptRequest, Candidate, pool_summary
+from acdc.graphs import task_phases
+from acdc.graphs.phases import derived_seed
+from acdc.graphs.resources import RunResources
+from acdc.models import role_concurrency
+from acdc.progress import duration
+from acdc.types import ExpertId
+
+PROGRESS_EVERY = 5.0
+"""Seconds between progress lines (and at the end)."""
+
+
+class Flow:
+    """Live counts of a pipelined phase, and its progress line."""
+
+    def __init__(self, label: str, count: int) -> None:
+        self.label = label
+        self.count = count
+        self.started_at = time.monotonic()
+        self._printed = 0.0
+        self.started = 0
+        self.done = 0
+        self.admitted: list[str] = []
+        self.refused: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+        self.tokens: Counter[str] = Counter()
+        self.kinds: dict[str, Any] = {}
+
+    def line(self) -> str:
+        """``[gen 0 seed_tasks] proposals 12/80 done, 8 in flight; admitted 5; ...``."""
+        elapsed = time.monotonic() - self.started_at
+        rate = sum(self.tokens.values()) / elapsed if elapsed > 0 else 0.0
+        refused = ", ".join(f"{k} {v}" for k, v in self.refused.most_common()) or "none"
+        return (
+            f"[{self.label}] proposals {self.done}/{self.count} done, "
+            f"{self.started - self.done} in flight; admitted {len(self.admitted)}; "
+            f"refused {sum(self.refused.values())} ({refused}); {rate:.0f} tok/s; "
+            f"{duration(elapsed)}"
+        )
+
+    def show(self, force: bool = False) -> None:
+        """Print the progress line when due."""
+        now = time.monotonic()
+        if force or now - self._printed >= PROGRESS_EVERY:
+            self._printed = now
+            print(self.line(), file=sys.stderr, flush=True)
+
+    def count_kind(self, kind: str, key: str, stage: str = "") -> None:
+        """Proposed / admitted / refused-by-stage counts per adaptation kind."""
+        entry = self.kinds.setdefault(kind, {"proposed": 0, "admitted": 0, "refused": {}})
+        if stage:
+            entry["refused"][stage] = entry["refused"].get(stage, 0) + 1
+        else:
+            entry[key] += 1
+
+
+def _made_path(res: RunResources, phase: str, generation: int) -> Path:
+    return res.run.root / "growth" / f"{phase}-gen-{generation:03d}.json"
+
+
+def _made(res: RunResources, phase: str, generation: int) -> int:
+    """Proposals this phase already made (before a kill)."""
+    path = _made_path(res, phase, generation)
+    if not path.is_file():
+        return 0
+    return int(json.loads(path.read_text()).get("proposals", 0))
+
+
+def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset: int) -> Any:
+    """The ``settle`` of one phase: admit or count each candidate as it is decided."""
+
+    def settle(candidate: Candidate) -> None:
+        flow.done += 1
+        flow.tokens.update(candidate.tokens)
+        flow.count_kind(candidate.kind, "proposed")
+        if candidate.accepted and candidate.task is not None:
+            task = candidate.task
+            res.index.upsert(task, status="active")
+            if task.adaptation in ("harder", "easier") and task.parent_id:
+                if task.parent_id in res.pool.active:
+                    res.index.set_status(task.parent_id, "retired")
+                res.pool.replace(task.parent_id, task)
+            else:
+                res.pool.admit(task)
+            flow.admitted.append(task.id)
+            flow.count_kind(candidate.kind, "admitted")
+        else:
+            res.pool.reject(candidate.stage)
+            flow.refused[candidate.stage] += 1
+            flow.examples[candidate.stage] = candidate.reason[:300]
+            flow.count_kind(candidate.kind, "", candidate.stage)
+            if candidate.task is not None:
+                task_phases.keep_rejected(
+                    res, candidate.task, candidate.stage, candidate.reason, generation
+                )
+        atomic.write_json(_made_path(res, phase, generation), {"proposals": offset + flow.done})
+        flow.show()
+
+    return settle
+
+
+def grow_pool(res: RunResources, generation: int) -> int:
+    """Grow the pool to its target with proposals kept in flight; returns tokens."""
+    ctx = res.ctx
+    started = time.perf_counter()
+    made = _made(res, "seed_tasks", generation)
+    budget = max(0, ctx.task_rounds * ctx.task_batch - made)
+    flow = Flow(f"gen {generation} seed_tasks", budget)
+
+    def full() -> bool:
+        return len(res.pool.active) >= ctx.pool_target
+
+    if full() or budget == 0:
+        return 0
+    pipeline = res.pipeline()
+
+    async def propose(k: int) -> tuple[Any, AdaptRequest | None]:
+        flow.started += 1
+        rng = random.Random(derived_seed(ctx.random_seed, "grow", generation, made + k))
+        active = res.pool.active_tasks()
+        examples = rng.sample(active, min(2, len(active)))
+        proposal = await pipeline.scientist.create(
+            pool_summary=pool_summary(active), examples=examples, generation=generation
+        )
+        return proposal, None
+
+    settle = _settler(res, flow, "seed_tasks", generation, made)
+    concurrency = role_concurrency(ctx, "scientist")
+    res.run_async(
+        pipeline.pipelined(
+            propose,
+            count=budget,
+            concurrency=concurrency,
+            settle=settle,
+            stop=lambda: full() or res.ledger.exhausted,
+        )
+    )
+    return _finish(res, flow, "seed_tasks", generation, started, Counter())
+
+
+def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> int:
+    """Retire impossible tasks, then adapt drawn parents with proposals in flight, trim."""
+    started = time.perf_counter()
+    made = _made(res, "adapt_tasks", generation)
+    retired: Counter[str] = Counter()
+    rates = task_phases.pass_rates(res, archive)
+    if made == 0:
+        retired = task_phases.retire_impossible(res, rates)
+    rng = random.Random(derived_seed(res.ctx.random_seed, "adapt", generation))
+    requests = task_phases.draw_requests(res, rates, rng)[made:]
+    seeds = [
+        derived_seed(res.ctx.random_seed, "adapt", generation, made + k)
+        for k in range(len(requests))
+    ]
+    flow = Flow(f"gen {generation} adapt_tasks", len(requests))
+    pipeline = res.pipeline()
+    summary = pool_summary(res.pool.active_tasks())
+
+    async def propose(k: int) -> tuple[Any, AdaptRequest | None]:
+        flow.started += 1
+        request = requests[k]
+        proposal = await pipeline.scientist.adapt(
+            request.task,
+            kind=request.kind,
+            pass_rate=request.pass_rate,
+            generation=generation,
+            rng=random.Random(seeds[k]),
+            pool_summary=summary,
+        )
+        return proposal, request
+
+    settle = _settler(res, flow, "adapt_tasks", generation, made)
+    res.run_async(
+        pipeline.pipelined(
+            propose,
+            count=len(requests),
+            concurrency=role_concurrency(res.ctx, "scientist"),
+            settle=settle,
+            stop=lambda: res.ledger.exhausted,
+        )
+    )
+    return _finish(res, flow, "adapt_tasks", generation, started, retired)
+
+
+def _finish(
+    res: RunResources,
+    flow: Flow,
+    phase: str,
+    generation: int,
+    started: float,
+    retired: Counter[str],
+) -> int:
+    """Trim to the cap, log the phase record, print the last progress and summary lines."""
+    retired.update(task_phases.trim_pool(res))
+    res.tokens.update(flow.tokens)
+    flow.show(force=True)
+    res.run.log(
+        "phase",
+        phase=phase,
+        generation=generation,
+        seconds=round(time.perf_counter() - started, 2),
+        accepted=flow.admitted,
+        rejected=dict(flow.refused),
+        rejection_examples=flow.examples,
+        by_kind=flow.kinds,
+        retired=dict(retired),
+        tokens=dict(flow.tokens),
+        pool_size=len(res.pool.active),
+        proposals=flow.done,
+        pipelined=True,
+    )
+    print(
+        f"[gen {generation} {phase}] accepted {len(flow.admitted)}, rejected "
+        f"{sum(flow.refused.values())} {dict(flow.refused) or ''}; retired "
+        f"{dict(retired) or 0}; pool {len(res.pool.active)}",
+        flush=True,
+    )
+    return sum(flow.tokens.values())
