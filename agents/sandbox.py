@@ -254,7 +254,7 @@ def _run(
                 "cpu_seconds": limits.cpu_seconds,
                 "memory_bytes": limits.memory_bytes,
                 "file_bytes": limits.file_bytes,
-                "processes": limits.processes,
+                "processes": limits.processes + _processes_outside(mode),
                 "open_files": limits.open_files,
             },
             "result_fd": write_fd,
@@ -311,6 +311,23 @@ def _run(
             None, "memory", f"the call went over its memory ceiling of {ceiling}", mode
         )
     return result
+
+
+def _processes_outside(mode: Isolation | None) -> int:
+    """Processes RLIMIT_NPROC counts that are not the call's own.
+
+    Isolated, the child runs as a fresh uid or in its own user namespace, where the count
+    starts at zero. Unisolated, it counts every process of this user on the host, so the
+    limit is raised by their number (as root it binds nothing anyway).
+    """
+    if mode is not None or os.geteuid() == 0:
+        return 0
+    uid, count = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                count += os.stat(entry.path).st_uid == uid
+    return count
 
 
 def _call_group(limits: SandboxLimits, mode: Isolation | None) -> sandbox_cgroup.CallGroup | None:

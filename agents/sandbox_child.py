@@ -227,7 +227,8 @@ def _apply_limits(limits: dict[str, int]) -> None:
 
     The worker and everything it starts inherit them, and a failure here is reported by
     the supervisor itself, so the worker never needs the ``sandbox_error`` kind.
-    RLIMIT_NPROC counts the supervisor too (same uid), hence the ``+ 1``.
+    RLIMIT_NPROC counts the supervisor too (same uid), hence the ``+ 1``; the host has
+    already added the user's other processes when the call runs unisolated.
     """
     cpu = limits["cpu_seconds"]
     # The soft limit raises an exception the worker reports; the hard limit one second
