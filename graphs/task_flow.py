@@ -135,6 +135,12 @@ def grow_pool(res: RunResources, generation: int) -> int:
     def full() -> bool:
         return len(res.pool.active) >= ctx.pool_target
 
+    def enough() -> bool:
+        """Full, or the proposals in flight will likely fill it (admission rate so far)."""
+        rate = (len(flow.admitted) + 1) / (flow.done + 2)
+        expected = len(res.pool.active) + rate * (flow.started - flow.done)
+        return expected >= ctx.pool_target or res.ledger.exhausted
+
     if full() or budget == 0:
         return 0
     pipeline = res.pipeline()
@@ -157,7 +163,7 @@ def grow_pool(res: RunResources, generation: int) -> int:
             count=budget,
             concurrency=concurrency,
             settle=settle,
-            stop=lambda: full() or res.ledger.exhausted,
+            stop=enough,
         )
     )
     return _finish(res, flow, "seed_tasks", generation, started, Counter())
