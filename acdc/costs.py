@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import threading
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,14 +83,14 @@ class CostLedger:
         self.path = path
         self.generation = 0
         """Generation the calls are charged to (set by the phase that makes them)."""
-        self.by_generation: dict[int, Counter[str]] = {}
+        self.by_generation: dict[int, dict[str, float]] = {}
         self.in_flight = 0.0
         self.refusals = 0
         self._lock = threading.Lock()
         if path is not None and path.is_file():
             saved = json.loads(path.read_text())
             self.by_generation = {
-                int(g): Counter({r: float(c) for r, c in roles.items()})
+                int(g): {r: float(c) for r, c in roles.items()}
                 for g, roles in saved.get("by_generation", {}).items()
             }
 
@@ -108,10 +107,11 @@ class CostLedger:
 
     def by_role(self, generation: int | None = None) -> dict[str, float]:
         """USD by role, of one generation or (None) of the whole run."""
-        total: Counter[str] = Counter()
+        total: dict[str, float] = {}
         for g, roles in self.by_generation.items():
             if generation is None or g == generation:
-                total.update(roles)
+                for role, usd in roles.items():
+                    total[role] = total.get(role, 0.0) + usd
         return {role: round(usd, 6) for role, usd in sorted(total.items())}
 
     @property
@@ -153,8 +153,8 @@ class CostLedger:
         with self._lock:
             self.in_flight = max(0.0, self.in_flight - ticket.reserved)
             if usd > 0:
-                roles = self.by_generation.setdefault(self.generation, Counter())
-                roles[ticket.role] += usd
+                roles = self.by_generation.setdefault(self.generation, {})
+                roles[ticket.role] = roles.get(ticket.role, 0.0) + usd
                 snapshot = self._snapshot()
             else:
                 snapshot = None

@@ -13,7 +13,7 @@ the run with the reason between generations instead.
 import contextlib
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from langgraph.runtime import Runtime
 
@@ -24,7 +24,7 @@ from acdc.graphs.resources import RunResources, resources_for
 from acdc.graphs.state import RunState
 from acdc.population.utilization import UtilizationSampler
 
-Node = Callable[[RunState, Runtime[Context]], dict[str, Any]]
+Node = TypeVar("Node", bound=Callable[..., dict[str, Any]])
 
 BEFORE_GENERATIONS = frozenset({"bootstrap", "seed_tasks", "initial_archive"})
 """Phases charged to generation 0 (the rest to the generation in progress)."""
@@ -55,7 +55,7 @@ def watched(phase: str) -> Callable[[Node], Node]:
                 stop_if_spent(res)
             return update
 
-        return run
+        return cast(Node, run)
 
     return wrap
 
