@@ -206,12 +206,17 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
             loads[role].add(count * per_candidate, prompt, reply)
         return loads
 
+    calibration = {r: Load() for r in ROLES}
+    calibration["judge"].add(
+        _calibration_pairs(ctx), a["judge_prompt"], share * ctx.judge_max_tokens
+    )
     sanity = a["sanity_prompts"]
     first_experts = seeds + ctx.initial_population + ctx.children_per_generation
     first = _merge(
         evaluations(first_experts * pool * instances),
         candidates(growth),
         _sanity((ctx.initial_population + ctx.children_per_generation) * sanity, ctx),
+        calibration,
     )
     later = _merge(
         evaluations(ctx.children_per_generation * pool * instances),
@@ -233,6 +238,16 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
     else:
         notes.append(f"tokens per call measured in {m.source}")
     return Plan(first, later, adaptation, total, pool, adaptations, notes)
+
+
+def _calibration_pairs(ctx: Context) -> float:
+    """Labelled pairs the judge grades at bootstrap (its calibration), if the run has one."""
+    size = getattr(ctx, "judge_calibration_size", None)
+    if size is None:
+        return 0.0
+    path = Path(getattr(ctx, "judge_pairs_file", "") or "bench/data/judge_pairs.jsonl")
+    pairs = len(path.read_text().splitlines()) if path.is_file() else 40
+    return float(min(size, pairs) if size else pairs)
 
 
 def _split(prompt: float, reply: float, total: float) -> tuple[float, float]:
