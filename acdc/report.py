@@ -1,13 +1,14 @@
 """``acdc report RUN``: one self-contained HTML page that shows how a run is going.
 
 A run folder is exact but hard to read at a glance: JSON logs, archives, one file per
-expert and per task. The report turns it into five figures (progress, the task force by
-capability, a map of the task pool, the survivors' lineage, where tokens and time go)
-and a table of the numbers of each generation. The PNGs are embedded in the HTML as
-data URIs, so the one file can be mailed or opened offline; they are also written next
-to it. Nothing of the run but its ``report/`` folder is written, so a report can be made
-while the run goes on: unreadable lines and files are skipped (a live run may be midway
-through writing one), and a figure without data says so instead of failing.
+expert and per task. The report turns it into six figures (progress, the task force by
+capability, a map of the task pool, the survivors' lineage, where tokens and time go,
+and whether the two populations coevolve) and a table of the numbers of each
+generation. The PNGs are embedded in the HTML as data URIs, so the one file can be
+mailed or opened offline; they are also written next to it. Nothing of the run but its
+``report/`` folder is written, so a report can be made while the run goes on:
+unreadable lines and files are skipped (a live run may be midway through writing one),
+and a figure without data says so instead of failing.
 """
 
 import base64
@@ -59,6 +60,13 @@ FIGURES: dict[str, tuple[str, str]] = {
         "to child, colored by the operators that made the child.",
     ),
     "roles.png": ("Cost", "Tokens per role and seconds per phase in each generation."),
+    "dynamics.png": (
+        "Coevolution",
+        "Left: the archive's mean pass rate on the active pool (band: spread across tasks) "
+        "and the archive's and the seed's fitness on the same tasks. Right: tasks admitted "
+        "per adaptation kind and retired per cause, and discoveries (tasks some archive "
+        "member passes and the seed fails).",
+    ),
 }
 
 
@@ -275,7 +283,7 @@ def _numbers(mapping: Any) -> dict[str, float]:
 
 
 def render_figures(data: RunData, skill: Skills, embed: EmbedFn | None) -> dict[str, bytes]:
-    """The five figures of the report as PNG bytes, by file name."""
+    """The figures of the report as PNG bytes, by file name."""
     gens = data.generations
     numbers = [g["generation"] for g in gens]
     seed, members = skill.seed, skill.members
@@ -304,6 +312,7 @@ def render_figures(data: RunData, skill: Skills, embed: EmbedFn | None) -> dict[
             [_numbers(g.get("tokens_by_role")) for g in gens],
             [_numbers(g.get("seconds_by_phase")) for g in gens],
         ),
+        "dynamics.png": plots.dynamics_png(numbers, gens),
     }
 
 

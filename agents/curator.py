@@ -9,6 +9,7 @@ A harder or easier variant is meant to resemble the task it varies, so its own l
 parent or as near-identical to a task outside its lineage. Every decision has a reason.
 """
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast
@@ -169,6 +170,19 @@ def impossible_tasks(active: Sequence[Task], pass_rates: Mapping[TaskId, float])
     """
     impossible = [t.id for t in active if pass_rates.get(t.id, 1.0) <= 0.0]
     return [] if len(impossible) == len(active) else impossible
+
+
+def draw_parents(
+    active: Sequence[Task], pass_rates: Mapping[TaskId, float], count: int, rng: random.Random
+) -> list[Task]:
+    """``count`` adaptation parents drawn with replacement among tasks with pass rate > 0.
+
+    Only when no active task is passed by anyone are the evaluated ones drawn (to be made
+    easier: "easier only when nothing else is left"); unevaluated tasks never are.
+    """
+    passed = [t for t in active if pass_rates.get(t.id, 0.0) > 0.0]
+    parents = passed or [t for t in active if t.id in pass_rates]
+    return [rng.choice(parents) for _ in range(count)] if parents else []
 
 
 def over_cap(active: Sequence[Task], pool_max: int) -> list[Retirement]:

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from acdc.agents.calibration import load_calibration
+from acdc.graphs import dynamics
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.watch import generation_usage, usage_lines
@@ -53,6 +54,7 @@ def summarize(
         "tokens_by_role": dict(role_tokens),
         "seconds_by_phase": {k: round(v, 1) for k, v in seconds.items()},
         "tokens_total": tokens,
+        **dynamics.dynamics(res, archive, generation),
         **generation_usage(res, generation),
     }
     res.run.log("generation", **summary)
@@ -91,7 +93,7 @@ def render(summary: dict[str, Any]) -> str:
         f"pool {summary['pool_size']}, coverage {summary['coverage']:.0%}\n"
         f"   tasks accepted {summary['tasks_accepted']}, rejected: {rejected}\n"
         f"   tokens: {roles} (run total {summary['tokens_total']})\n"
-        f"   time: {times}" + usage_lines(summary)
+        f"   time: {times}" + dynamics.render(summary) + usage_lines(summary)
     )
 
 

@@ -1,8 +1,10 @@
 """The task index: every task ever accepted, embedded, for novelty checks and context."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 from chromadb import QueryResult, Where
 
 from acdc.tasks import Task
@@ -88,6 +90,16 @@ class TaskIndex(ChromaStore):
             metadata=dict((found["metadatas"] or [{}])[0] or {}),
             document=(found["documents"] or [""])[0] or "",
         )
+
+    def embeddings(self, task_ids: Sequence[TaskId]) -> np.ndarray:
+        """The stored vectors of ``task_ids`` that are in the index, in that order (n, dim)."""
+        if not task_ids:
+            return np.zeros((0, 0))
+        found = self._collection.get(ids=list(task_ids), include=["embeddings"])
+        stored = found["embeddings"]
+        vectors = dict(zip(found["ids"], [] if stored is None else list(stored), strict=True))
+        rows = [np.asarray(vectors[t], dtype=np.float64) for t in task_ids if t in vectors]
+        return np.stack(rows) if rows else np.zeros((0, 0))
 
     def ids(self, status: str | None = None) -> list[TaskId]:
         """Ids of all tasks, or of those with ``status``, sorted."""

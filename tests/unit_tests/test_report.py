@@ -18,6 +18,7 @@ from acdc.vectorstore.tasks import task_text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = ["progress.png", "taskforce_radar.png", "task_pool.png", "lineage.png", "roles.png"]
+FIGURES += ["dynamics.png"]
 CAPABILITIES = {"t1": "math", "t2": "math", "t3": "coding", "t4": "coding"}
 CAPABILITIES |= {"t5": "writing", "t6": "writing"}
 PASSES = {"seed": {"t1", "t2"}, "a1": {"t3", "t4"}, "a2": {"t5", "t6"}, "b1": {"t6"}, "b2": set()}
@@ -180,7 +181,7 @@ def _snapshot(run: Path) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
 
 
-def test_report_embeds_five_valid_pngs_that_are_also_written(run: Path) -> None:
+def test_report_embeds_six_valid_pngs_that_are_also_written(run: Path) -> None:
     path = write_report(run, embed=FakeEmbed())
     assert path == run / REPORT_DIR / HTML_FILE
     page = path.read_text()
