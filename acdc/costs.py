@@ -38,7 +38,7 @@ WAIT_POLL = 0.05
 
 def is_budget_refusal(reason: str) -> bool:
     """Whether a role call failed only because the budget refused to start it."""
-    return reason.startswith(BUDGET_REFUSAL)
+    return BUDGET_REFUSAL in reason  # also when a role wraps it ("review failed: ...")
 
 
 class BudgetSpentError(RuntimeError):

@@ -24,6 +24,7 @@ from typing import Any
 
 from acdc import atomic
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, pool_summary
+from acdc.costs import is_budget_refusal
 from acdc.graphs import task_phases
 from acdc.graphs.phases import derived_seed
 from acdc.graphs.resources import RunResources
@@ -45,6 +46,7 @@ class Flow:
         self._printed = 0.0
         self.started = 0
         self.done = 0
+        self.unpaid = 0
         self.admitted: list[str] = []
         self.refused: Counter[str] = Counter()
         self.examples: dict[str, str] = {}
@@ -97,6 +99,10 @@ def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset:
     def settle(candidate: Candidate) -> None:
         flow.done += 1
         flow.tokens.update(candidate.tokens)
+        if is_budget_refusal(candidate.reason):
+            flow.unpaid += 1  # never judged: the cost budget stopped it; a resume redoes it
+            flow.show()
+            return
         flow.count_kind(candidate.kind, "proposed")
         if candidate.accepted and candidate.task is not None:
             task = candidate.task
@@ -118,7 +124,8 @@ def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset:
                 task_phases.keep_rejected(
                     res, candidate.task, candidate.stage, candidate.reason, generation
                 )
-        atomic.write_json(_made_path(res, phase, generation), {"proposals": offset + flow.done})
+        made = offset + flow.done - flow.unpaid
+        atomic.write_json(_made_path(res, phase, generation), {"proposals": made})
         flow.show()
 
     return settle
@@ -141,8 +148,8 @@ def grow_pool(res: RunResources, generation: int) -> int:
         expected = len(res.pool.active) + rate * (flow.started - flow.done)
         return expected >= ctx.pool_target or res.ledger.exhausted
 
-    if full() or budget == 0:
-        return 0
+    if full() or budget == 0:  # nothing to propose; the seeds alone may exceed the cap
+        return _finish(res, flow, "seed_tasks", generation, started, Counter())
     pipeline = res.pipeline()
 
     async def propose(k: int) -> tuple[Any, AdaptRequest | None]:
@@ -237,7 +244,7 @@ def _finish(
         retired=dict(retired),
         tokens=dict(flow.tokens),
         pool_size=len(res.pool.active),
-        proposals=flow.done,
+        proposals=flow.done - flow.unpaid,
         pipelined=True,
     )
     print(

@@ -23,6 +23,7 @@ from acdc.costs import COSTS_FILE, BudgetSpentError, CostLedger, CostMeter, Pric
 from acdc.graphs.coevolution import builder
 from acdc.graphs.resources import close_all
 from acdc.runstore import EvaluationStore
+from acdc.taskpool import TaskPool
 from tests.fake_stack import FakePopulation, FakeRoles, fake_settings, seed_references
 from tests.stub_openai import StubOpenAI
 
@@ -122,6 +123,8 @@ def test_the_run_stops_at_the_budget_and_resumes_with_a_larger_one(
         events = [json.loads(x) for x in (ctx.run_dir / "metrics.jsonl").read_text().splitlines()]
         assert events[-1]["event"] == "stop" and "cost budget spent" in events[-1]["reason"]
         asked = len(roles.requests)
+        # Proposals the budget stopped are not refusals: a resume makes them again.
+        assert not TaskPool.open(ctx.run_dir).rejected
 
         more = Context(**{**ctx.to_dict(), "cost_budget_usd": 100.0})
         state = graph.invoke(None, config, context=more)
