@@ -53,6 +53,24 @@ def test_linear_crossover_under_a_small_rank_cap_is_the_best_low_rank_approximat
         assert torch.linalg.matrix_rank(got[module]) == 2
 
 
+def test_the_child_records_what_the_rank_cap_cut_away(store_with_parents):
+    store, base = store_with_parents
+    crossover = LinearCrossover()
+    fits = Breeder(store, base, crossover, None, rank_cap=8, dtype=torch.float32)
+    cut = Breeder(store, base, crossover, None, rank_cap=2, dtype=torch.float32)
+    exact = fits.breed(["p1", "p2"], seed=3, generation=1)  # rank 4 + 4 fits under 8
+    capped = cut.breed(["p1", "p2"], seed=3, generation=1)
+    assert exact.rank_cap_error is not None and exact.rank_cap_error < 1e-5
+    weights = crossover.weights(2, torch.Generator().manual_seed(3))
+    p1, p2 = dense(store, "p1"), dense(store, "p2")
+    dropped = whole = 0.0
+    for module in base.modules:  # the expectation from dense SVDs, not from the breeder
+        s = torch.linalg.svdvals(float(weights[0]) * p1[module] + float(weights[1]) * p2[module])
+        dropped, whole = dropped + float((s[2:] ** 2).sum()), whole + float((s**2).sum())
+    assert capped.rank_cap_error == pytest.approx((dropped / whole) ** 0.5, rel=1e-3)
+    assert store.get(capped.id).rank_cap_error == capped.rank_cap_error  # in expert.json
+
+
 def test_crossover_with_the_base_model_halves_toward_zero(store_with_parents):
     store, base = store_with_parents
     crossover = LinearCrossover(weight_std=0.0)
