@@ -153,3 +153,17 @@ def test_a_single_url_string_still_works(
                 await client.aclose()
 
         assert asyncio.run(scenario()) == urls(a)[0]
+
+
+def test_the_run_attaches_to_every_server_and_is_healthy_while_one_answers() -> None:
+    from acdc.context import Context
+    from acdc.population.server import PopulationServer
+
+    a, b = FakePopulation({}), FakePopulation({})
+    server = PopulationServer(Context(server_urls=urls(a, b), server_start_timeout=5)).start()
+    assert server.urls == urls(a, b) and server.url == urls(a)[0] and not server.owned
+    a.close()
+    assert server.healthy()  # b still answers: nothing to restart
+    b.close()
+    assert not server.healthy()
+    server.stop()  # attached servers are never stopped by the run
