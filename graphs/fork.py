@@ -37,6 +37,12 @@ ENDS_OF_GENERATIONS = frozenset({"initial_archive", "report"})
 """Nodes that end a generation (``initial_archive`` ends generation 0)."""
 
 
+HANDLED = frozenset(
+    {"pool.json", "evaluations.jsonl", "metrics.jsonl", "costs.json", "config.yaml", "STOP"}
+)
+"""Top-level files a fork cuts at K or writes anew; the others are copied as they are."""
+
+
 def snapshot_path(run_dir: Path, generation: int) -> Path:
     """Where the run keeps its snapshot after ``generation``."""
     return run_dir / SNAPSHOTS / f"gen-{generation:03d}.json"
@@ -101,7 +107,7 @@ def fork_run(
     dst = ctx.run_dir
     if not (src / "config.yaml").is_file():
         raise ConfigError(f"fork: run {source!r} does not exist in {ctx.runs_dir}")
-    if dst.exists() and any(dst.iterdir()):
+    if dst.exists() and any(not f.name.startswith("checkpoints.sqlite") for f in dst.iterdir()):
         raise ConfigError(f"run_id: run {ctx.run_id!r} exists already; choose a new --run-id")
     path = snapshot_path(src, generation)
     if not path.is_file():
@@ -163,6 +169,13 @@ def _copy_folder(src: Path, dst: Path, generation: int, snap: dict[str, Any]) ->
         atomic.write_json(
             dst / "costs.json", {**saved, "by_generation": by_generation, "spent_usd": spent}
         )
+    for kept in sorted(src.iterdir()):  # other run-level records (e.g. the judge's calibration)
+        if (
+            kept.is_file()
+            and kept.name not in HANDLED
+            and not kept.name.startswith(("checkpoints", "."))
+        ):
+            atomic.write_bytes(dst / kept.name, kept.read_bytes())
     with TaskIndex(dst / "chroma") as index:
         for task in pool.active_tasks():
             index.upsert(task, status="active")

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from langgraph.checkpoint.memory import InMemorySaver
 
+from acdc.cli import main
 from acdc.context import ConfigError, Context
 from acdc.graphs.coevolution import builder
 from acdc.graphs.fork import fork_run
@@ -72,3 +74,21 @@ def test_a_fork_at_k_with_the_same_settings_reproduces_the_next_generation(
         fork_run(forked, "orig", 1, saver, saver)
     with pytest.raises(ConfigError, match="no snapshot after generation 7"):
         fork_run(Context(**{**settings, "run_id": "other"}), "orig", 7, saver, saver)  # type: ignore[arg-type]
+
+
+def test_acdc_run_fork_on_the_command_line(
+    tmp_path: Path, tiny_base: Path, stack: tuple[FakePopulation, FakeRoles]
+) -> None:
+    population, roles = stack
+    settings = fake_settings(tmp_path / "runs", tiny_base, population, roles)
+    settings |= {"generations": 1, "initial_pool": 11, "request_retries": 0}
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(settings))
+    main(["run", "--config", str(config), "--run-id", "first"])
+    main(["run", "--fork", "first", "--at-generation", "1", "--run-id", "second",
+          "--runs-dir", settings["runs_dir"], "--generations", "2"])  # fmt: skip
+    forked = tmp_path / "runs" / "second"
+    assert json.loads((forked / "archive" / "gen-002.json").read_text())["survivors"]
+    assert not (tmp_path / "runs" / "first" / "archive" / "gen-002.json").exists()
+    with pytest.raises(SystemExit):
+        main(["run", "--fork", "first", "--run-id", "third", "--runs-dir", settings["runs_dir"]])
