@@ -109,8 +109,11 @@ def test_the_pool_pass_rate_stays_inside_the_band(world_run) -> None:
     _, run, _ = world_run
     rates = [pool_pass_rate(run, archive) for archive in archives(run)]
     # From the third generation on (adaptation has acted twice) the pool keeps
-    # separating experts: neither solved by all nor by none.
-    assert all(0.15 <= rate <= 0.8 for rate in rates[2:]), rates
+    # separating experts: no generation solved by all or by none, and on average near
+    # the harder_pass_rate (0.5) the adaptation aims at. (The pre-issue loop, whose
+    # variants never got in, sat at 0.62-0.70 in this world.)
+    assert all(0.1 <= rate <= 0.85 for rate in rates[2:]), rates
+    assert 0.25 <= float(np.mean(rates[2:])) <= 0.6, rates
 
 
 def test_the_pool_never_empties(world_run) -> None:
@@ -143,7 +146,7 @@ def beyond_the_seed(world: SimWorld, run: Path, archive: dict[str, Any]) -> int:
 def test_the_archive_covers_more_of_what_the_seed_cannot_over_time(world_run) -> None:
     world, run, _ = world_run
     counts = [beyond_the_seed(world, run, archive) for archive in archives(run)]
-    assert np.mean(counts[-3:]) >= np.mean(counts[:2]) + 2, counts
+    assert np.mean(counts[-3:]) >= np.mean(counts[:2]) + 3, counts
 
 
 def test_the_summary_reports_the_dynamics(world_run) -> None:
