@@ -19,7 +19,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Collection, Coroutine
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +67,17 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
 
 
 def complete_skills(
-    ctx: Context, server_url: str, experts: ExpertStore, leave_out: Collection[TaskId] = ()
+    ctx: Context,
+    server_urls: Sequence[str],
+    experts: ExpertStore,
+    leave_out: Collection[TaskId] = (),
 ) -> Completion:
     """Evaluate every missing triple of the run's skill matrix (see the module).
 
     Args:
         ctx: The run's settings (subjects' token limit, concurrency, judge, passes).
-        server_url: The population server serving the run's experts.
+        server_urls: The population servers serving the run's experts (the first one
+            also serves the judge when it is the local model).
         experts: The run's expert store.
         leave_out: Tasks that are no columns of the matrix (rubric tasks of an
             uncalibrated judge).
@@ -93,8 +97,8 @@ def complete_skills(
     )
 
     async def one_pass() -> None:
-        async with open_client(ctx, server_url, experts) as client:
-            judge = Judge(caller_for(ctx, "judge", server_url), ctx.prompts_dir)
+        async with open_client(ctx, server_urls, experts) as client:
+            judge = Judge(caller_for(ctx, "judge", server_urls[0]), ctx.prompts_dir)
             subjects = Subjects(
                 client, judge, ctx.subject_max_tokens, ctx.subject_concurrency, ctx.prompts_dir
             )

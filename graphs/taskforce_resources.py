@@ -69,8 +69,8 @@ class TaskForceResources:
                 ctx = self.ctx
                 leave_out = judge_check.left_out(ctx.run_dir, ctx)  # rubric: judge untrusted
                 if ctx.complete_skills:
-                    url, store = self.server.url, self.population.store
-                    done = complete_skills(ctx, url, store, leave_out)
+                    urls, store = self.server.urls, self.population.store
+                    done = complete_skills(ctx, urls, store, leave_out)
                     log.info("skill matrix completed: %s", done)
                 self._skills = run_skills(
                     ctx.run_dir,
