@@ -52,6 +52,8 @@ class Flow:
         self.examples: dict[str, str] = {}
         self.tokens: Counter[str] = Counter()
         self.kinds: dict[str, Any] = {}
+        self.replaced = 0
+        """Parents retired because an admitted harder/easier variant replaced them."""
 
     def line(self) -> str:
         """``[gen 0 seed_tasks] proposals 12/80 done, 8 in flight; admitted 5; ...``."""
@@ -110,6 +112,7 @@ def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset:
             if task.adaptation in ("harder", "easier") and task.parent_id:
                 if task.parent_id in res.pool.active:
                     res.index.set_status(task.parent_id, "retired")
+                    flow.replaced += 1
                 res.pool.replace(task.parent_id, task)
             else:
                 res.pool.admit(task)
@@ -229,6 +232,8 @@ def _finish(
     retired: Counter[str],
 ) -> int:
     """Trim to the cap, log the phase record, print the last progress and summary lines."""
+    if flow.replaced:
+        retired["replaced"] += flow.replaced
     retired.update(task_phases.trim_pool(res))
     res.tokens.update(flow.tokens)
     flow.show(force=True)
