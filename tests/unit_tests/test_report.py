@@ -186,7 +186,7 @@ def test_report_embeds_six_valid_pngs_that_are_also_written(run: Path) -> None:
     assert path == run / REPORT_DIR / HTML_FILE
     page = path.read_text()
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
-    assert len(embedded) == 5
+    assert len(embedded) == len(FIGURES)
     for name, data in zip(FIGURES, embedded, strict=True):
         png = (run / REPORT_DIR / name).read_bytes()
         assert png.startswith(PNG_SIGNATURE)
@@ -267,7 +267,7 @@ def test_a_failing_embedding_model_costs_only_the_task_map(run: Path) -> None:
         raise RuntimeError("model files missing")
 
     page = write_report(run, embed=broken).read_text()
-    assert page.count('<img src="data:image/png;base64,') == 5
+    assert page.count('<img src="data:image/png;base64,') == len(FIGURES)
     assert len(_table_rows(page)) == 2
 
 
@@ -285,7 +285,7 @@ def test_a_run_that_just_started_still_renders(tmp_path: Path, generations: int)
     (run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     embed = FakeEmbed()
     page = write_report(run, embed=embed).read_text()
-    assert page.count('<img src="data:image/png;base64,') == 5
+    assert page.count('<img src="data:image/png;base64,') == len(FIGURES)
     assert len(_table_rows(page)) == generations
     assert ("No generation finished yet." in page) == (generations == 0)
     assert embed.texts == []  # no tasks, nothing to embed
