@@ -79,7 +79,12 @@ async def serve_all(
     url: str, population: Population, jobs: list[tuple[str, str]], max_tokens: int, base_id: str
 ) -> tuple[float, int]:
     """Send every (model, prompt) job at once; return (seconds, generated tokens)."""
-    client = PopulationClient(url, population.store, base_id=base_id, max_loaded=64)
+    # Every request of a mode finishes near the end of its batch, so a per-request timeout
+    # shorter than the whole mode (a busy machine) resends all of them and doubles the
+    # work: wait as long as the mode takes, and never resend.
+    client = PopulationClient(
+        url, population.store, base_id=base_id, max_loaded=64, timeout=3600.0, retries=0
+    )
     try:
         for model in sorted({m for m, _ in jobs} - {base_id}):
             await client.ensure_loaded(model)
