@@ -14,7 +14,7 @@ each adapter's rows are gathered once per layer, multiplied by its concatenated 
 slices in one matmul and by each B slice, and added back with one ``index_add_``.
 Measured on one core, 256 decoding tokens over 8 rank-16 adapters with SmolLM2's
 shapes: 215 ms of LoRA work per decoding step with the grouped bgmv ops, 120 ms fused
-(vLLM's own ops: about 3x the grouped ones).
+(vLLM's own ops: about 6x the grouped ones).
 
 vLLM loads ``register`` in each of its processes through the ``vllm.general_plugins``
 entry point; it patches only when ``ACDC_LORA_KERNEL=grouped`` is set, which the acdc
