@@ -45,7 +45,7 @@ def with_client(server: PopulationServer, population: Population, scenario, max_
 def children(ctx: Context, population: Population) -> list[str]:
     """Two bred children: a default one and a strongly mutated one."""
     mild = make_breeder(ctx, population).breed(population.seed_ids, seed=1, generation=1)
-    strong_ctx = dataclasses.replace(ctx, mutation_sigma=2.0, mutation_keep_rank=8)
+    strong_ctx = dataclasses.replace(ctx, mutation_sigma=8.0, mutation_keep_rank=16)
     strong = make_breeder(strong_ctx, population).breed([mild.id], seed=2, generation=2)
     return [mild.id, strong.id]
 
