@@ -8,6 +8,7 @@ left out where scores are used: evaluation, fitness and DNS (``graphs/phases.py`
 forces (``graphs/taskforce_resources.py``) and the report (``acdc/report.py``).
 """
 
+import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,14 @@ async def calibration_of(
         PairsFileError: The labelled pairs file is malformed.
         OSError: It cannot be read.
     """
+    # File work goes to a thread: this runs on an event loop, where blocking I/O stalls
+    # every other coroutine (and `langgraph dev` refuses it outright).
     source = pairs_path(ctx.judge_pairs_file)
-    pairs = load_pairs(source, ctx.judge_calibration_size)
+    pairs = await asyncio.to_thread(load_pairs, source, ctx.judge_calibration_size)
     spec = judge_spec(ctx)
     key = calibration_key(judge, spec, pairs)
-    saved = [c for c in map(load_calibration, [path, *reuse]) if c is not None and c.key == key]
+    found = await asyncio.to_thread(lambda: [load_calibration(p) for p in [path, *reuse]])
+    saved = [c for c in found if c is not None and c.key == key]
     if saved:
         result = decide(saved[0], ctx)
     else:
@@ -67,7 +71,7 @@ async def calibration_of(
             min_agreement=ctx.judge_min_agreement,
             override=ctx.trust_judge,
         )
-    atomic.write_json(path, result.to_dict())
+    await asyncio.to_thread(atomic.write_json, path, result.to_dict())
     return result
 
 
