@@ -25,7 +25,7 @@ class InstanceDraft(BaseModel):
     """One question of a proposed task."""
 
     instruction: str = Field(
-        max_length=500, description="The full, self-contained question put to the model."
+        max_length=400, description="The full, self-contained question put to the model."
     )
     reference: str | None = Field(
         default=None,
@@ -38,7 +38,7 @@ class InstanceDraft(BaseModel):
         description="Answer options for choice tasks only; A is the first.",
     )
     wrong_answer: str = Field(
-        max_length=300,
+        max_length=100,
         description="A plausible but WRONG final answer that the grading must reject.",
     )
 
