@@ -108,14 +108,8 @@ def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset:
         flow.count_kind(candidate.kind, "proposed")
         if candidate.accepted and candidate.task is not None:
             task = candidate.task
-            res.index.upsert(task, status="active")
-            if task.adaptation in ("harder", "easier") and task.parent_id:
-                if task.parent_id in res.pool.active:
-                    res.index.set_status(task.parent_id, "retired")
-                    flow.replaced += 1
-                res.pool.replace(task.parent_id, task)
-            else:
-                res.pool.admit(task)
+            if task_phases.admit_task(res, task):
+                flow.replaced += 1
             flow.admitted.append(task.id)
             flow.count_kind(candidate.kind, "admitted")
         else:

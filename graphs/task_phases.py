@@ -114,6 +114,23 @@ def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, floa
     return rates
 
 
+def admit_task(res: RunResources, task: Task) -> bool:
+    """Put an accepted task into the pool; True when it replaced an active parent.
+
+    A harder or easier variant takes its parent's place (the parent is kept aside and
+    comes back if the variant proves impossible); a new or novel task joins the pool.
+    """
+    res.index.upsert(task, status="active")
+    if task.adaptation not in ("harder", "easier") or not task.parent_id:
+        res.pool.admit(task)
+        return False
+    replaced = task.parent_id in res.pool.active
+    res.pool.replace(task.parent_id, task)
+    if replaced:
+        res.index.set_status(task.parent_id, "retired")
+    return replaced
+
+
 def trim_pool(res: RunResources) -> Counter[str]:
     """Retire the oldest tasks beyond ``pool_max``; counts by reason."""
     retired: Counter[str] = Counter()
@@ -160,15 +177,8 @@ def _admit(
             examples["reviewer"] = reason
             kinds[shown[task_id].adaptation or "create"]["refused"]["reviewer"] += 1
     for task in accepted:
-        res.index.upsert(task, status="active")
-        if task.adaptation in ("harder", "easier") and task.parent_id:
-            replaced = task.parent_id in res.pool.active
-            res.pool.replace(task.parent_id, task)
-            if replaced:
-                res.index.set_status(task.parent_id, "retired")
-                retired["replaced"] += 1
-        else:
-            res.pool.admit(task)
+        if admit_task(res, task):
+            retired["replaced"] += 1
         kinds[task.adaptation or "create"]["admitted"] += 1
     retired.update(trim_pool(res))
     res.tokens.update(tokens)
