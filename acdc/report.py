@@ -326,6 +326,13 @@ def _cell(value: Any, spec: str = "") -> str:
         return str(value)
 
 
+def _gains(value: Any) -> list[float]:
+    """Coverage gains of the greedy task force (``graphs/diversity.py``); [] if absent."""
+    if not isinstance(value, list):
+        return []
+    return [float(v) for v in value if isinstance(v, int | float)]
+
+
 def generation_rows(data: RunData) -> list[list[str]]:
     """One row of display strings per generation, in the order of :data:`TABLE_HEADER`."""
     rows = []
@@ -352,6 +359,8 @@ def generation_rows(data: RunData) -> list[list[str]]:
                 _cell(sum(seconds.values()) if seconds else None, ".1f"),
                 f"{sum(cost.values()):.4f} ({spent})" if cost else "0",
                 ", ".join(f"{k} {v:.0%}" for k, v in busy.items() if isinstance(v, float)),
+                _cell(g.get("disagreement"), ".2f"),
+                ", ".join(f"+{v:.0%}" for v in _gains(g.get("coverage_gains"))) or "-",
             ]
         )
     return rows
@@ -360,6 +369,7 @@ def generation_rows(data: RunData) -> list[list[str]]:
 TABLE_HEADER = ["generation", "archive", "best expert", "best fitness", "coverage", "pool"]
 TABLE_HEADER += ["accepted", "rejected", "tokens", "tokens (run total)", "seconds"]
 TABLE_HEADER += ["cost USD (by role)", "server busy (by phase)"]
+TABLE_HEADER += ["disagreement", "greedy force gains"]
 
 
 def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:

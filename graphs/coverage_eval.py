@@ -10,7 +10,9 @@ are picked from the complete skill matrix (``graphs/completion.py``: the missing
 triples are evaluated first; cells still missing are masked and counted). The report
 gives each member's accuracy and the seed's, each task force's coverage of the benchmark (a
 question counts when some member answers it right: DESIGN.md section 4) next to its
-coverage of the run's task pool, and its best-of-N accuracy with every selector (what
+coverage of the run's task pool, its diversity (mean pairwise disagreement of the
+members' extracted answers, and the coverage each member adds to those before it:
+``population/diversity.py``), and its best-of-N accuracy with every selector (what
 the task force would return).
 
 Members answer with the subject prompt (ending in an ``Answer:`` line), with the
@@ -56,6 +58,7 @@ from acdc.graphs.benchmark_file import parse_item
 from acdc.graphs.taskforce_resources import TaskForceResources, taskforce_resources
 from acdc.population.client import PopulationClient
 from acdc.population.coverage import coverage
+from acdc.population.diversity import coverage_gains, pairwise_disagreement
 from acdc.population.taskforce import TaskForce
 from acdc.population.utilization import UtilizationSampler
 from acdc.progress import Progress
@@ -377,6 +380,16 @@ async def _evaluate(
             "run_coverage": force.coverage,
             "accuracy": [float(row.mean()) for row in solved],
             "coverage": coverage(solved, list(range(len(slots)))),
+            "coverage_gains": coverage_gains(solved, list(range(len(slots)))),
+            "disagreement": pairwise_disagreement(
+                [
+                    [
+                        item.key(t, c) or ""
+                        for item, t, c in zip(items, texts(s), cuts(s), strict=True)
+                    ]
+                    for s in slots
+                ]
+            ),
             "best_of_n": accuracy,
             "judge_fallbacks": fallbacks,
             "unanswered": sum(unanswered(s) for s in slots),
@@ -482,6 +495,12 @@ def summary(result: dict[str, Any]) -> str:
             lines.append(
                 f"  {'':<13} {force['unanswered']} member answers cut before an answer "
                 "(counted wrong)"
+            )
+        if "disagreement" in force:
+            gains = ", ".join(f"+{g:.0%}" for g in force["coverage_gains"])
+            lines.append(
+                f"  {'':<13} disagreement {force['disagreement']:.2f}; coverage added per "
+                f"member: {gains}"
             )
         members = ", ".join(force["members"])
         lines.append(f"  {'':<13} members (T={force['temperature']:g}): {members}")

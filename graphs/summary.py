@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from acdc.agents.calibration import load_calibration
-from acdc.graphs import dynamics
+from acdc.graphs import diversity, dynamics
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.watch import generation_usage, usage_lines
@@ -55,6 +55,7 @@ def summarize(
         "seconds_by_phase": {k: round(v, 1) for k, v in seconds.items()},
         "tokens_total": tokens,
         **dynamics.dynamics(res, archive, generation),
+        **diversity.archive_diversity(res, archive),
         **generation_usage(res, generation),
     }
     res.run.log("generation", **summary)
@@ -93,7 +94,10 @@ def render(summary: dict[str, Any]) -> str:
         f"pool {summary['pool_size']}, coverage {summary['coverage']:.0%}\n"
         f"   tasks accepted {summary['tasks_accepted']}, rejected: {rejected}\n"
         f"   tokens: {roles} (run total {summary['tokens_total']})\n"
-        f"   time: {times}" + dynamics.render(summary) + usage_lines(summary)
+        f"   time: {times}"
+        + dynamics.render(summary)
+        + diversity.render(summary)
+        + usage_lines(summary)
     )
 
 

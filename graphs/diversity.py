@@ -1,0 +1,65 @@
+"""The archive's diversity per generation: do its experts answer the pool differently?
+
+Read from the evaluation records of the archive on the active pool, one column per
+scored task instance: the mean pairwise disagreement of the members' final answers and
+the coverage each member of the greedy task force adds (``population/diversity.py``).
+Answers are compared as the graders read them (an option letter, a number, or the
+normalized final answer), so "B" and "Answer: (B)." agree.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from acdc.agents.answers import choice_letter, final_answer, normalize, numeric_answer
+from acdc.graphs import judge_check
+from acdc.graphs.phases import scored_instances
+from acdc.graphs.resources import RunResources
+from acdc.population.diversity import greedy_gains, pairwise_disagreement
+from acdc.tasks import Task, TaskInstance
+from acdc.types import ExpertId
+
+
+def answer_key(task: Task, instance: TaskInstance, response: str) -> str:
+    """The answer ``response`` gives, in the form its grader compares ("" = none read)."""
+    if task.grading == "choice" and instance.options:
+        return choice_letter(response, list(instance.options)) or ""
+    if task.grading == "numeric":
+        value, _ = numeric_answer(response)
+        return "" if value is None else format(value, ".10g")
+    found = final_answer(response)
+    return "" if found is None else normalize(found)
+
+
+def archive_diversity(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, Any]:
+    """``disagreement`` and greedy ``coverage_gains`` of ``archive`` on the active pool."""
+    off = judge_check.rubric_off(res.run.root, res.ctx)
+    tasks = judge_check.counted(res.pool.active_tasks(), off)
+    records = {r.key: r for r in res.run.evaluations().records()}
+    columns = [(t, i) for t in tasks for i in scored_instances(res, t)]
+    answers: list[list[str | None]] = []
+    solved = np.zeros((len(archive), len(columns)), dtype=bool)
+    for row, expert in enumerate(archive):
+        line: list[str | None] = []
+        for column, (task, instance) in enumerate(columns):
+            record = records.get((expert, task.id, instance.id))
+            line.append(None if record is None else answer_key(task, instance, record.response))
+            solved[row, column] = record is not None and record.score >= res.ctx.pass_threshold
+        answers.append(line)
+    gains = greedy_gains(solved, res.ctx.taskforce_size)
+    return {
+        "disagreement": round(pairwise_disagreement(answers), 4),
+        "coverage_gains": [round(g, 4) for g in gains],
+    }
+
+
+def render(summary: dict[str, Any]) -> str:
+    """One printed line of the generation summary ("" for runs from before it existed)."""
+    if "disagreement" not in summary:
+        return ""
+    gains = ", ".join(f"+{g:.0%}" for g in summary["coverage_gains"]) or "none"
+    return (
+        f"\n   diversity: disagreement {summary['disagreement']:.2f}; "
+        f"greedy task force gains {gains}"
+    )
