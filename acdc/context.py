@@ -109,6 +109,40 @@ class Context:
         default="lowrank",
         metadata=_desc("exact: full SVD; lowrank: randomized top-k SVD (much faster)."),
     )
+    specialize_steps: int = field(
+        default=24,
+        metadata=_desc("specialize mutation (and seed --from-data): fine-tune steps."),
+    )
+    specialize_learning_rate: float = field(
+        default=5e-4, metadata=_desc("specialize: AdamW learning rate of the LoRA fine-tune.")
+    )
+    specialize_rank: int = field(
+        default=8,
+        metadata=_desc(
+            "specialize: rank of the trained LoRA, added to the child's delta before the "
+            "recompression to lora_rank (keep it at or below lora_rank)."
+        ),
+    )
+    specialize_batch_size: int = field(
+        default=4, metadata=_desc("specialize: examples per fine-tune step.")
+    )
+    specialize_samples: int = field(
+        default=4,
+        metadata=_desc("specialize: answers sampled per niche task instance, before grading."),
+    )
+    specialize_temperature: float = field(
+        default=0.7, metadata=_desc("specialize: sampling temperature of those answers (> 0).")
+    )
+    specialize_max_examples: int = field(
+        default=32, metadata=_desc("specialize: most graded answers one fine-tune trains on.")
+    )
+    specialize_min_examples: int = field(
+        default=4,
+        metadata=_desc(
+            "specialize: fewest passing answers a niche needs; with fewer the child is "
+            "mutated by svd_noise instead (logged)."
+        ),
+    )
     adapter_dtype: Literal["bfloat16", "float16", "float32"] = field(
         default="bfloat16", metadata=_desc("dtype of adapter weights on disk.")
     )
@@ -507,6 +541,12 @@ class Context:
             "max_model_len",
             "kv_cache_gib",
             "mutation_keep_rank",
+            "specialize_steps",
+            "specialize_rank",
+            "specialize_batch_size",
+            "specialize_samples",
+            "specialize_max_examples",
+            "specialize_min_examples",
             "generations",
             "children_per_generation",
             "archive_size",
@@ -530,6 +570,16 @@ class Context:
             raise ConfigError("max_loaded_adapters must be at least max_loras")
         if self.mutation_sigma < 0 or self.crossover_weight_std < 0:
             raise ConfigError("mutation_sigma and crossover_weight_std must be >= 0")
+        if self.specialize_learning_rate <= 0 or self.specialize_temperature <= 0:
+            raise ConfigError(
+                "specialize_learning_rate and specialize_temperature must be > 0, got "
+                f"{self.specialize_learning_rate} and {self.specialize_temperature}"
+            )
+        if self.specialize_rank > self.lora_rank:
+            raise ConfigError(
+                f"specialize_rank must be at most lora_rank ({self.lora_rank}), "
+                f"got {self.specialize_rank}"
+            )
         if not 0 < self.vllm_port < 65536:
             raise ConfigError(f"vllm_port must be in 1..65535, got {self.vllm_port}")
         if self.request_retries < 0 or self.request_timeout <= 0 or self.server_start_timeout <= 0:

@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from acdc.context import Context
 from acdc.population.base import BaseWeights
@@ -66,13 +67,7 @@ def make_breeder(ctx: Context, population: Population, crossover: str | None = N
     """The breeder configured by ``ctx`` (optionally with another crossover operator)."""
     name = crossover or ctx.crossover
     params = {"weight_std": ctx.crossover_weight_std} if name == "linear" else {}
-    mutation = registry.create(
-        ctx.mutation,
-        "mutation",
-        sigma=ctx.mutation_sigma,
-        keep_rank=ctx.mutation_keep_rank,
-        svd=ctx.mutation_svd,
-    )
+    mutation = registry.create(ctx.mutation, "mutation", **mutation_params(ctx, ctx.mutation))
     return Breeder(
         store=population.store,
         base=population.base,
@@ -81,3 +76,19 @@ def make_breeder(ctx: Context, population: Population, crossover: str | None = N
         rank_cap=ctx.lora_rank,
         dtype=DTYPES[ctx.adapter_dtype],
     )
+
+
+def mutation_params(ctx: Context, name: str) -> dict[str, Any]:
+    """The Context settings of mutation ``name`` (specialize's examples come per child)."""
+    if name == "specialize":
+        return {
+            "steps": ctx.specialize_steps,
+            "learning_rate": ctx.specialize_learning_rate,
+            "rank": ctx.specialize_rank,
+            "batch_size": ctx.specialize_batch_size,
+        }
+    return {
+        "sigma": ctx.mutation_sigma,
+        "keep_rank": ctx.mutation_keep_rank,
+        "svd": ctx.mutation_svd,
+    }

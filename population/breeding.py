@@ -19,7 +19,7 @@ from acdc.population.base import BaseWeights
 from acdc.population.experts import ExpertRecord, ExpertStore
 from acdc.population.lora import LoraDelta, recompress_with_loss
 from acdc.population.operators import registry
-from acdc.population.operators.registry import Crossover, Mutation, Parent
+from acdc.population.operators.registry import Crossover, Mutation, Parent, TrainedDelta
 from acdc.types import ExpertId
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class Breeder:
         delta = self.crossover.apply(parents=views, base=self.base, generator=generator)
         if self.mutation is not None:
             delta = self.mutation.apply(delta=delta, base=self.base, generator=generator)
+        training = delta.training if isinstance(delta, TrainedDelta) else None
         delta, loss = cap_rank(delta, self.base, self.rank_cap)
         record = ExpertRecord(
             id=child,
@@ -72,6 +73,7 @@ class Breeder:
             generation=generation,
             base_model=str(self.base.folder.resolve()),
             rank_cap_error=round(loss, 6),
+            training=training,
         )
         record = self.store.save(record, delta, self.dtype)
         log.info(

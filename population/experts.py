@@ -49,6 +49,10 @@ class ExpertRecord(BaseModel):
         default=None,
         description="Relative Frobenius error of recompressing the child to the rank cap.",
     )
+    training: dict[str, Any] | None = Field(
+        default=None,
+        description="What a training operator did (specialize: niche, examples, steps, loss).",
+    )
 
 
 class CorruptExpertError(AdapterError):

@@ -60,6 +60,19 @@ class Mutation(Protocol):
         ...
 
 
+class TrainedDelta(dict[str, tuple[torch.Tensor, torch.Tensor]]):
+    """A delta an operator trained, with the ``training`` report the breeder records.
+
+    Returned by mutations that learn (``specialize``); ``expert.json`` keeps the report
+    (niche, examples, steps, losses) beside the operator's parameters.
+    """
+
+    def __init__(self, delta: LoraDelta, training: dict[str, Any]) -> None:
+        """``delta`` as from any operator; ``training`` plain JSON data."""
+        super().__init__(delta)
+        self.training = training
+
+
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
 

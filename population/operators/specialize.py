@@ -1,0 +1,70 @@
+"""Mutation by specialization: a short LoRA fine-tune of the child on one niche.
+
+SVD noise makes children that answer almost like their parents. This operator makes
+a child *better than its parent on one niche*: the breed phase picks a capability the
+parent passes (more often than the archive does), samples the parent's answers to those
+tasks at temperature > 0, keeps only the answers the task's grader passes, and hands
+them over as ``examples`` (``graphs/niche_data.py``). The operator trains a LoRA on them
+over ``base + delta`` (``population/finetune.py``) and appends it to the delta; the
+breeder recompresses to the rank cap as for every operator.
+
+The examples are parameters of the operator instance, so they are part of the child's
+id and of ``expert.json``: the child can be remade exactly from its record.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from acdc.population.base import BaseWeights
+from acdc.population.finetune import Example, FinetuneSettings, finetune
+from acdc.population.lora import LoraDelta
+from acdc.population.operators.registry import OperatorKind, TrainedDelta, register
+
+
+@dataclass(frozen=True)
+class Specialize:
+    """Fine-tune the child on graded answers of one niche (``examples``: (prompt, answer))."""
+
+    name: ClassVar[str] = "specialize"
+    kind: ClassVar[OperatorKind] = "mutation"
+    paper: ClassVar[str] = "https://arxiv.org/abs/2106.09685"
+
+    niche: str = ""
+    examples: tuple[tuple[str, str], ...] = ()
+    steps: int = 24
+    learning_rate: float = 5e-4
+    rank: int = 8
+    batch_size: int = 4
+
+    def apply(
+        self, *, delta: LoraDelta, base: BaseWeights, generator: torch.Generator
+    ) -> LoraDelta:
+        """The delta plus a LoRA trained on the niche's examples (rank adds up)."""
+        if not self.examples:
+            raise ValueError(
+                "specialize needs examples of a niche; the breed phase supplies them "
+                "(graphs/niche_data.py), or use another mutation"
+            )
+        settings = FinetuneSettings(
+            steps=self.steps,
+            learning_rate=self.learning_rate,
+            rank=self.rank,
+            batch_size=self.batch_size,
+        )
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        pairs = [Example(prompt, answer) for prompt, answer in self.examples]
+        result = finetune(base.folder, delta, pairs, settings, seed)
+        child: LoraDelta = dict(delta)
+        for module, (a, b) in result.delta.items():
+            if module in child:
+                old_a, old_b = child[module]
+                child[module] = (torch.cat([old_a, a]), torch.cat([old_b, b], dim=1))
+            else:
+                child[module] = (a, b)
+        training = {"niche": self.niche, "examples": len(pairs), **result.report()}
+        return TrainedDelta(child, training)
+
+
+register(Specialize.name, Specialize)
