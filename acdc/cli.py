@@ -45,13 +45,45 @@ def _context(args: argparse.Namespace) -> Context:
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    """Prepare the base model and register the seed experts."""
+    """Prepare the base model and register the seed experts (or, with --from-data, make one)."""
     from acdc.population.bootstrap import bootstrap
 
+    if args.from_data or args.name:
+        _seed_from_data(args)
+        return
     population = bootstrap(_context(args))
     print(f"base model: {population.base_dir}")
     print(f"experts:    {population.store.root}")
     print(f"seeds:      {', '.join(population.seed_ids)}")
+
+
+def _seed_from_data(args: argparse.Namespace) -> None:
+    """Fine-tune a seed adapter from an instruction/answer JSONL file."""
+    from acdc.population.finetune import FinetuneSettings
+    from acdc.population.seed import prepare_base, seed_from_data
+
+    if not (args.from_data and args.name):
+        raise ConfigError("seed: give both --from-data FILE.jsonl and --name NAME", "from_data")
+    ctx = _context(args)
+    cache = Path(ctx.cache_dir)
+    settings = FinetuneSettings(
+        steps=ctx.specialize_steps,
+        learning_rate=ctx.specialize_learning_rate,
+        rank=ctx.specialize_rank,
+        batch_size=ctx.specialize_batch_size,
+    )
+    folder = seed_from_data(
+        Path(args.from_data),
+        args.name,
+        prepare_base(ctx.base_model or None, cache),
+        cache / "seeds",
+        settings=settings,
+        rank_cap=ctx.lora_rank,
+        benchmark_files=ctx.benchmark_files,
+        seed=ctx.random_seed,
+    )
+    print(f"seed adapter: {folder}")
+    print(f"use it with:  --seed-adapters {folder}")
 
 
 def cmd_breed(args: argparse.Namespace) -> None:
@@ -259,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (func, help_text) in COMMANDS.items():
         child = sub.add_parser(name, help=help_text, description=func.__doc__)
         _add_context_options(child)
+        if name == "seed":
+            child.add_argument(
+                "--from-data",
+                metavar="FILE.jsonl",
+                help='fine-tune a seed adapter from {"instruction", "answer"} lines',
+            )
+            child.add_argument("--name", help="name of that seed adapter (with --from-data)")
         if name == "breed":
             child.add_argument("--parents", nargs="+", required=True, help="parent expert ids")
             child.add_argument("--seed", type=int, default=0, help="random seed of this child")

