@@ -55,13 +55,16 @@ def record_run(res: RunResources) -> None:
 
 def _breed(res: RunResources, pool: Sequence[ExpertId], count: int, generation: int) -> list[str]:
     """Breed ``count`` children of parents drawn from ``pool``; keep those that read as text."""
+    from acdc.graphs.niche_data import child_breeder  # here: niche_data imports this module
+
     started = time.perf_counter()
     breeder = res.breeder()
     bred: list[ExpertId] = []
     for slot in range(count):
         seed = derived_seed(res.ctx.random_seed, "breed", generation, slot)
         parents = random.Random(seed).sample(list(pool), min(2, len(pool)))
-        bred.append(breeder.breed(parents, seed=seed, generation=generation).id)
+        maker = child_breeder(res, breeder, parents, pool, seed)
+        bred.append(maker.breed(parents, seed=seed, generation=generation).id)
         print(f"[gen {generation} breed] {slot + 1}/{count}", flush=True)
     rejected: dict[ExpertId, str] = {}
     if res.ctx.sanity_check and bred:

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -139,3 +140,21 @@ def test_prompt_tokens_are_not_trained_on(chat_base: Path) -> None:
     trained = [i for i, label in zip(ids, labels, strict=True) if label != -100]
     assert tokenizer.decode(trained) == "Answer: A<|im_end|>\n"
     assert len(ids) == len(labels)
+
+
+def test_the_niche_is_the_capability_passed_most_beyond_the_archive() -> None:
+    from acdc.graphs.niche_data import choose_niche
+
+    capabilities = ["math", "math", "geo", "geo", "code"]
+    solved = np.array(
+        [
+            [True, True, False, True, False],  # math 2, geo 1, code 0
+            [True, True, False, False, True],  # math 2, geo 0, code 1
+            [True, False, False, False, False],  # math 1
+        ]
+    )
+    # Means over the rows: math 5/3, geo 1/3, code 1/3.
+    assert choose_niche(solved, capabilities, 0) == "geo"  # margins: math 1/3, geo 2/3
+    assert choose_niche(solved, capabilities, 1) == "code"  # margins: math 1/3, code 2/3
+    assert choose_niche(solved, capabilities, 2) == "math"  # its only pass, margin -2/3
+    assert choose_niche(np.zeros((2, 5), dtype=bool), capabilities, 0) is None
