@@ -162,14 +162,18 @@ def _outside(lineage: Sequence[Task]) -> Where | None:
 
 
 def impossible_tasks(active: Sequence[Task], pass_rates: Mapping[TaskId, float]) -> list[TaskId]:
-    """Active tasks no archive member passes, unless that is every active task.
+    """Active tasks no archive member passes, unless that is every evaluated task.
 
     ``pass_rates`` holds the share of the archive passing each fully evaluated task;
-    a task not evaluated yet is never impossible. Keeping them all when all would go
-    means the pool cannot empty (the scientist then makes some easier).
+    a task not evaluated yet is never impossible, and does not count as passed either.
+    When no evaluated task is passed, none goes: the pool says nothing yet about which
+    tasks are too hard, only that the population is weak, so all stay and are drawn as
+    parents of easier variants (a weak seed would otherwise lose its whole pool at the
+    first adaptation, as the smoke run did with the 135M seed).
     """
-    impossible = [t.id for t in active if pass_rates.get(t.id, 1.0) <= 0.0]
-    return [] if len(impossible) == len(active) else impossible
+    evaluated = [t.id for t in active if t.id in pass_rates]
+    impossible = [task_id for task_id in evaluated if pass_rates[task_id] <= 0.0]
+    return [] if len(impossible) == len(evaluated) else impossible
 
 
 def draw_parents(

@@ -96,8 +96,10 @@ class Subjects:
                 if down.is_set():
                     return
                 record = await self._answer(expert_id, task, instance)
-            if record is None:
-                down.set()
+            if isinstance(record, ServerUnreachableError):
+                if not down.is_set():  # one line for the outage, not one per item in flight
+                    down.set()
+                    log.warning("server unreachable; the rest stays for the next pass: %s", record)
                 return
             if isinstance(record, Missing):
                 return
@@ -112,8 +114,8 @@ class Subjects:
 
     async def _answer(
         self, expert_id: str, task: Task, instance: TaskInstance
-    ) -> EvalRecord | Missing | None:
-        """The graded record; Missing after a transient failure; None when unreachable."""
+    ) -> EvalRecord | Missing | ServerUnreachableError:
+        """The graded record; Missing after a transient failure; the error when unreachable."""
         started = time.perf_counter()
         messages = [
             {"role": "user", "content": self.prompt.render(instruction=question_text(instance))}
@@ -121,8 +123,7 @@ class Subjects:
         try:
             reply = await self.client.chat(expert_id, messages, max_tokens=self.max_tokens)
         except ServerUnreachableError as err:
-            log.warning("server unreachable for %s: %s", expert_id, err)
-            return None
+            return err
         except Exception as err:  # any failure is data, never raised
             log.warning("%s on %s/%s failed: %s", expert_id, task.id, instance.id, err)
             if is_transient(err):

@@ -14,6 +14,7 @@ from acdc.population.bootstrap import Population, make_breeder
 from acdc.population.client import AdapterRejectedError, ChatResult, PopulationClient
 from acdc.population.experts import CorruptExpertError, ExpertRecord
 from acdc.population.gibberish import check_expert
+from acdc.population.operators.specialize import Specialize
 from acdc.population.server import PopulationServer, ServerError
 from acdc.population.utilization import UtilizationSampler
 
@@ -226,3 +227,30 @@ def test_utilization_is_read_from_the_servers_own_metrics(server, population):
     assert used is not None and used.samples >= 3
     assert used.busy_share > 0 and used.max_running >= 1
     assert used.tokens_per_s > 0 and sum(r.completion_tokens for r in replies) > 0
+
+
+CAPITALS = (
+    ("What is the capital of France?", "Answer: Paris"),
+    ("What is the capital of Italy?", "Answer: Rome"),
+    ("What is the capital of Spain?", "Answer: Madrid"),
+    ("What is the capital of Germany?", "Answer: Berlin"),
+)
+
+
+def test_a_specialized_child_loads_and_answers(server, population, ctx):
+    special = dataclasses.replace(ctx, mutation="specialize", specialize_steps=3)
+    breeder = make_breeder(special, population)
+    assert isinstance(breeder.mutation, Specialize)
+    mutation = dataclasses.replace(breeder.mutation, niche="capitals", examples=CAPITALS)
+    child = dataclasses.replace(breeder, mutation=mutation).breed(
+        population.seed_ids, seed=1, generation=1
+    )
+    assert child.training is not None and child.training["steps"] == 3
+    assert child.training["loss_after"] < child.training["loss_before"]
+
+    async def ask(client: PopulationClient) -> ChatResult:
+        return await client.chat(child.id, QUESTION, max_tokens=16)
+
+    reply = with_client(server, population, ask)
+    assert reply.expert_id == child.id and reply.completion_tokens > 0
+    assert child.id in server_adapters(server.url)

@@ -33,6 +33,11 @@ def test_smoke_run_survives_a_killed_server_and_completes(tmp_path: Path, seed_c
         "--runs-dir", str(tmp_path),
         "--cache-dir", str(seed_cache),
         "--vllm-port", str(free_port()),
+        # Two scientist proposals instead of four at generation 0 and two adaptation
+        # parents instead of three: each 135M proposal is ~1 min on 2 cores, and the
+        # roles' own live test covers the scientist's output.
+        "--task-rounds", "1",
+        "--adapt-parents", "2",
     ]  # fmt: skip
     log = (tmp_path / "run.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)

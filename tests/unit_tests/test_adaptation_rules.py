@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
-from acdc.agents.curator import draw_parents
+from acdc.agents.curator import draw_parents, impossible_tasks
 from acdc.agents.task_pipeline import adaptation_kind
 from acdc.context import Context
 from acdc.graphs.coevolution import builder
@@ -35,6 +35,20 @@ def test_easier_only_when_no_task_is_passed_and_unevaluated_tasks_are_never_draw
     assert {t.id for t in drawn} == {a.id, b.id}
     assert {adaptation_kind(0.0, 0.5)} == {"easier"}
     assert draw_parents([c], {}, 5, random.Random(3)) == []
+
+
+def test_a_population_that_passes_nothing_keeps_its_pool_and_asks_for_easier_variants():
+    # The 135M seed passes none of the evaluated tasks; one new task is not evaluated
+    # yet. Retire-then-draw must not leave that one task alone with nothing to adapt
+    # (what the old rule did: 10 of 11 tasks retired, no parent drawn, pool of 1).
+    a, b, c = SEEDS[:3]
+    rates = {a.id: 0.0, b.id: 0.0}
+    retired = impossible_tasks([a, b, c], rates)
+    assert retired == []
+    left = [t for t in (a, b, c) if t.id not in retired]
+    drawn = draw_parents(left, rates, 20, random.Random(4))
+    assert len(drawn) == 20 and {t.id for t in drawn} == {a.id, b.id}
+    assert {adaptation_kind(rates[t.id], 0.5) for t in drawn} == {"easier"}
 
 
 def variant_of(parent: Task, new_id: str, kind: str = "harder") -> Task:

@@ -131,8 +131,10 @@ def test_impossible_tasks_skip_unevaluated_ones_and_never_empty_the_pool():
     a, b, c = SEEDS[:3]
     rates = {a.id: 0.0, b.id: 0.5}  # c not evaluated yet
     assert impossible_tasks([a, b, c], rates) == [a.id]
-    assert impossible_tasks([a, c], {a.id: 0.0}) == [a.id]  # c has no rate: kept, a goes
     assert impossible_tasks([a, b], {a.id: 0.0, b.id: 0.0}) == []  # all impossible: keep all
+    # No evaluated task is passed: a task not evaluated yet does not make the others
+    # impossible (the old rule kept only c, and drew no parent at all).
+    assert impossible_tasks([a, b, c], {a.id: 0.0, b.id: 0.0}) == []
 
 
 def test_the_cap_retires_the_oldest_first():
