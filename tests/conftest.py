@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -14,6 +15,13 @@ from acdc.population.lora import LoraDelta
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama with hidden size 64, saved as safetensors (random weights)."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tiny_llama(vocab_size=256, max_positions=128).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_llama(vocab_size: int, max_positions: int) -> Any:
+    """A 2-layer Llama with hidden size 64 and seeded random weights."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
@@ -23,14 +31,11 @@ def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        vocab_size=256,
-        max_position_embeddings=128,
+        vocab_size=vocab_size,
+        max_position_embeddings=max_positions,
         tie_word_embeddings=True,
     )
-    model = LlamaForCausalLM(config)
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(str(folder))
-    return folder
+    return LlamaForCausalLM(config)
 
 
 CHAT_TEMPLATE = (
@@ -43,7 +48,7 @@ CHAT_TEMPLATE = (
 def chat_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer Llama (hidden 64) with a byte-level tokenizer and a chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
@@ -56,19 +61,10 @@ def chat_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tokenizer_object=raw, eos_token="<|im_end|>", pad_token="<pad>"
     )
     tokenizer.chat_template = CHAT_TEMPLATE
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=len(vocab) + len(specials),
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-    )
     folder = tmp_path_factory.mktemp("tiny-chat-llama")
-    LlamaForCausalLM(config).save_pretrained(str(folder))
+    tiny_llama(vocab_size=len(vocab) + len(specials), max_positions=256).save_pretrained(
+        str(folder)
+    )
     tokenizer.save_pretrained(str(folder))
     return folder
 
