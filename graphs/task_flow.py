@@ -63,7 +63,8 @@ class Flow:
         return (
             f"[{self.label}] proposals {self.done}/{self.count} done, "
             f"{self.started - self.done} in flight; admitted {len(self.admitted)}; "
-            f"refused {sum(self.refused.values())} ({refused}); {rate:.0f} tok/s; "
+            f"refused {sum(self.refused.values())} ({refused}); "
+            f"{rate:.0f} tokens/s in and out; "
             f"{duration(elapsed)}"
         )
 

@@ -70,7 +70,7 @@ def test_pool_growth_keeps_proposals_in_flight_and_shows_progress(
     lines = [x for x in err.splitlines() if x.startswith("[gen 0 seed_tasks] proposals")]
     assert len(lines) >= 6
     assert any(" 0 in flight" not in x for x in lines[:-1])  # others were in flight meanwhile
-    assert "admitted" in lines[-1] and "tok/s" in lines[-1]
+    assert "admitted" in lines[-1] and "tokens/s in and out" in lines[-1]
     made = json.loads((ctx.run_dir / "growth" / "seed_tasks-gen-000.json").read_text())
     record = next(
         json.loads(x)
