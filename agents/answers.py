@@ -47,6 +47,8 @@ _NEGATION = re.compile(
     r"\b(?:not|never|neither|nor|none|wrong|incorrect|false|except|cannot|can't)\b|n't\b",
     re.IGNORECASE,
 )
+_STATEMENT = re.compile(r"^.+\s(?:is|are|was|were)\s+(?P<value>[^\s].*)$", re.IGNORECASE)
+_ALTERNATIVES = re.compile(r"\b(?:or|and)\b|[,;/]", re.IGNORECASE)
 _NUMBER_LIST = re.compile(
     r"^\W*[-+\u2212]?\$?\d[\d.,]*%?(?:(?:\s*[,;]\s+|\s+(?:or|and)\s+)[-+\u2212]?\$?\d[\d.,]*%?)+\W*$",
     re.IGNORECASE,
@@ -118,8 +120,30 @@ def has_answer(text: str) -> bool:
 
 
 def final_answer(text: str, *, truncated: bool = False) -> str | None:
-    """The final answer's text: answer line, boxed, "answer is", else the last line."""
-    return deciding_region(text, truncated=truncated)[0]
+    """The final answer's text: answer line, boxed, "answer is", else the last line.
+
+    A last line that is one plain statement, ``The capital of Australia is Canberra.``,
+    gives what it states (``Canberra``): small models answer in sentences.
+    """
+    region, source = deciding_region(text, truncated=truncated)
+    if region is not None and source == "last_line":
+        return stated_value(region) or region
+    return region
+
+
+def stated_value(sentence: str) -> str | None:
+    """What one ``<subject> is <value>`` sentence states, or None.
+
+    None for anything else: more than one sentence, a negation (``is not Canberra``), or
+    a value naming alternatives (``Sydney or Canberra``).
+    """
+    sentence = strip_decoration(sentence)
+    if _SENTENCE_END.search(sentence) or _NEGATION.search(sentence):
+        return None
+    match = _STATEMENT.match(sentence)
+    if match is None or _ALTERNATIVES.search(match["value"]):
+        return None
+    return strip_decoration(match["value"]) or None
 
 
 def normalize(text: str) -> str:

@@ -96,6 +96,9 @@ class Subjects:
                 if down.is_set():
                     return
                 record = await self._answer(expert_id, task, instance)
+            if record is None:  # the cost budget is spent: start nothing more
+                down.set()
+                return
             if isinstance(record, ServerUnreachableError):
                 if not down.is_set():  # one line for the outage, not one per item in flight
                     down.set()
@@ -114,8 +117,12 @@ class Subjects:
 
     async def _answer(
         self, expert_id: str, task: Task, instance: TaskInstance
-    ) -> EvalRecord | Missing | ServerUnreachableError:
-        """The graded record; Missing after a transient failure; the error when unreachable."""
+    ) -> EvalRecord | Missing | ServerUnreachableError | None:
+        """The graded record, or why there is none.
+
+        Missing after a transient failure, the error when the server is unreachable,
+        None when the cost budget refused the judge.
+        """
         started = time.perf_counter()
         messages = [
             {"role": "user", "content": self.prompt.render(instruction=question_text(instance))}

@@ -118,3 +118,35 @@ def test_a_response_cut_before_its_answer_line_is_unanswered(kind: str, text: st
 def test_a_truncated_response_with_an_answer_line_keeps_it():
     assert answers.choice_letter("Answer: B\nExplanation: Paris is", OPTIONS, truncated=True) == "B"
     assert answers.has_answer("Answer: B\nExplanation: Paris is")
+
+
+STATEMENTS: list[tuple[str, str | None]] = [
+    ("The capital city of Australia is Canberra.", "Canberra"),
+    ("The chemical element with the symbol Fe is Iron.", "Iron"),
+    ("The chemical formula of water is **H2O**.", "H2O"),
+    ("The author of 'Pride and Prejudice' is Jane Austen.", "Jane Austen"),
+    ("The capital of Australia is not Canberra.", None),
+    ("It is Sydney or Canberra.", None),
+    ("The colours are red, orange and yellow.", None),
+    ("Canberra is small. The capital is Sydney.", None),
+    ("Canberra", None),
+]
+
+
+@pytest.mark.parametrize(("sentence", "expected"), STATEMENTS)
+def test_a_plain_statement_gives_what_it_states(sentence: str, expected: str | None):
+    assert answers.stated_value(sentence) == expected
+
+
+def test_exact_grading_reads_a_last_line_statement_but_an_answer_line_still_decides():
+    from acdc.agents.graders import ExactGrader
+    from acdc.tasks import load_tasks, seed_tasks_dir
+
+    task = next(t for t in load_tasks(seed_tasks_dir()) if t.id == "seed-knowledge-short-answer")
+    capital = next(i for i in task.instances if i.reference == "Canberra")
+    grade = ExactGrader().grade
+    # What the 135M seed writes: graded 0 before, though it states the right city.
+    assert grade(task, capital, "The capital city of Australia is Canberra.").score == 1.0
+    assert grade(task, capital, "The capital city of Australia is Sydney.").score == 0.0
+    assert grade(task, capital, "The capital of Australia is not Canberra.").score == 0.0
+    assert grade(task, capital, "Answer: Sydney\nThe capital is Canberra.").score == 0.0
