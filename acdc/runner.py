@@ -132,6 +132,7 @@ def run(ctx: Context, *, resume: bool) -> str:
         "recursion_limit": RECURSION_LIMIT,
     }
     restore = _graceful_stop(ctx.run_dir / "STOP")
+    reason, aborted = "", False
     try:
         with checkpointer(ctx) as saver:
             graph = builder.compile(checkpointer=saver, name="coevolution")
@@ -152,9 +153,14 @@ def run(ctx: Context, *, resume: bool) -> str:
             reason = str(graph.get_state(config).values.get("stop_reason", ""))
     except BudgetSpentError as spent:  # drained and checkpointed before the node it stopped
         reason = str(spent)
+    except KeyboardInterrupt:  # second signal: the last completed step is checkpointed
+        aborted = True
     finally:
         restore()
         close_all()
+    if aborted:
+        print(f"run {ctx.run_id} aborted; continue it with --resume {ctx.run_id}", flush=True)
+        raise SystemExit(130)
     print(f"run {ctx.run_id} stopped: {reason}; folder {ctx.run_dir}", flush=True)
     return reason
 

@@ -125,7 +125,18 @@ class RunResources:
         self.index.close()
         if self.benchmarks is not None:
             self.benchmarks.close()
+        if self.loop.is_running():  # an aborted phase leaves requests pending: end them
+            with contextlib.suppress(TimeoutError, RuntimeError):
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+async def _cancel_pending() -> None:
+    """Cancel every other task of the running loop and wait until they have ended."""
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 def _open(ctx: Context) -> RunResources:
