@@ -33,11 +33,12 @@ def test_smoke_run_survives_a_killed_server_and_completes(tmp_path: Path, seed_c
         "--runs-dir", str(tmp_path),
         "--cache-dir", str(seed_cache),
         "--vllm-port", str(free_port()),
-        # Two scientist proposals instead of four at generation 0 and two adaptation
-        # parents instead of three: each 135M proposal is ~1 min on 2 cores, and the
-        # roles' own live test covers the scientist's output.
-        "--task-rounds", "1",
+        # The pool starts as the 10 seed tasks (no scientist proposals at generation 0)
+        # and two adaptation parents write the only proposals: each 135M proposal is
+        # minutes on 2 cores, and test_roles_live covers the scientist's output itself.
+        "--initial-pool", "10",
         "--adapt-parents", "2",
+        "--judge-calibration-size", "4",
     ]  # fmt: skip
     log = (tmp_path / "run.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
