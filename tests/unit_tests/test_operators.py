@@ -173,7 +173,7 @@ def test_recompress_is_exact_when_the_rank_fits():
 
 def test_registry_lists_valid_names_for_unknown_operators():
     assert {"linear", "ties", "dare_ties", "slerp"} <= set(registry.names("crossover"))
-    assert registry.names("mutation") == ["svd_noise"]
+    assert registry.names("mutation") == ["specialize", "svd_noise"]
     with pytest.raises(KeyError, match="valid: dare_ties, linear, slerp, ties"):
         registry.create("nope", "crossover")
     with pytest.raises(KeyError, match="unknown mutation operator 'linear'"):
