@@ -4,13 +4,15 @@ The loop's sizes fix how many calls each role makes: every expert answers every 
 instance of every active task once (evaluation records are keyed), children are bred
 and evaluated each generation, the pool grows by scientist micro-batches through the
 judge's review and the curator, and every ``adapt_every`` generations ``adapt_parents``
-candidates are written and the survivors answer the admitted ones. Tokens per call come
-from a previous run's ``metrics.jsonl`` when one is given (measured means), else from
-assumptions stated in :data:`ASSUMED` (a share of each role's ``max_tokens``). Time is
-generated tokens over the given throughput; dollars use the roles' ``<role>_price``.
+candidates are written and the survivors answer the admitted ones. The planner walks
+the run generation by generation, because the pool it evaluates on changes at each
+adaptation: tasks no archive member passes are retired (a weak seed loses most of its
+pool at the first adaptation) and admitted variants replace their parents or join.
 
-It is an estimate of the expected path: rejections, retries and a pool that never
-reaches its size move the real figures; the output says which inputs were measured.
+Tokens per call, acceptance rates and the pool's retirement come from a previous run's
+``metrics.jsonl`` when one is given (measured), else from :data:`ASSUMED`. Time is
+generated tokens over the given throughput; dollars use the roles' ``<role>_price``.
+It is an estimate of the expected path; the output says which inputs were measured.
 """
 
 import json
@@ -32,6 +34,8 @@ ASSUMED: dict[str, float] = {
     "curator_prompt": 1000.0,  # the candidate and its nearest accepted tasks
     "curator_checks": 0.5,  # candidates near enough to an accepted task to be checked
     "acceptance": 0.5,  # candidates admitted per candidate written
+    "retired_share": 0.0,  # active tasks retired as impossible at an adaptation
+    "joining_share": 0.5,  # admitted variants that join the pool (not replacing a parent)
     "rubric_share": 0.1,  # evaluations graded by the judge (1 of the 10 seed tasks)
     "instances": 4.5,  # scored instances per task when all are scored (seed mean)
     "seed_tasks": 10.0,  # hand-written tasks the pool starts from
@@ -69,59 +73,103 @@ class Load:
 
 
 @dataclass
+class Drafting:
+    """Measured task writing of one kind: tokens per candidate by role, share admitted."""
+
+    tokens_per_candidate: dict[str, float]
+    acceptance: float | None
+
+
+@dataclass
 class Measured:
     """Means taken from a previous run's metrics (None: not measured, assumed)."""
 
     subject_tokens: float | None = None
     judge_tokens_per_evaluation: float | None = None
-    role_tokens_per_candidate: dict[str, float] = field(default_factory=dict)
-    acceptance: float | None = None
+    drafting: dict[str, Drafting] = field(default_factory=dict)  # "create", "adapt"
+    retired_share: float | None = None
+    joining_share: float | None = None
     source: str = ""
 
 
-def measure(run_dir: Path) -> Measured:
-    """Mean tokens per call of a finished or stopped run, from its ``metrics.jsonl``.
+DRAFTING_PHASES = {"seed_tasks": "create", "adapt_tasks": "adapt"}
 
-    Subject tokens per evaluation and judge tokens per evaluation come from the evaluate
-    phases; scientist, judge and curator tokens per task candidate and the acceptance
-    rate from the task phases (those logging ``accepted`` and ``rejected``).
+
+def measure(run_dir: Path) -> Measured:
+    """Means of a finished or stopped run, from its ``metrics.jsonl``.
+
+    Subject and judge tokens per evaluation come from the evaluate phases; tokens per
+    candidate and acceptance from the pool growth (``create``) and the adaptations
+    (``adapt``) apart, since a fresh task costs the scientist more than a variant; the
+    retired and joining shares from each adaptation's pool before (the last generation
+    record) and after (the phase record).
     """
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: give a run folder with metrics")
-    calls, subject, judge, candidates, accepted = 0, 0.0, 0.0, 0, 0
-    roles: Counter[str] = Counter()
+    calls, subject, judge = 0, 0.0, 0.0
+    candidates: Counter[str] = Counter()
+    accepted: Counter[str] = Counter()
+    roles: dict[str, Counter[str]] = {kind: Counter() for kind in DRAFTING_PHASES.values()}
+    before_total, retired_total, admitted_total, joined_total = 0, 0, 0, 0
+    pool: int | None = None
     for line in path.read_text().splitlines():
         record = json.loads(line)
+        if record.get("event") == "generation" and "pool_size" in record:
+            pool = int(record["pool_size"])
         if record.get("event") != "phase":
             continue
         tokens = record.get("tokens") or {}
-        if record.get("phase") in ("evaluate", "reevaluate") and record.get("calls"):
+        phase = record.get("phase")
+        if phase in ("evaluate", "reevaluate") and record.get("calls"):
             calls += int(record["calls"])
             subject += float(tokens.get("subjects", 0))
             judge += float(tokens.get("judge", 0))
-        elif "accepted" in record and "rejected" in record:
-            n = len(record["accepted"]) + sum(record["rejected"].values())
-            candidates += n
-            accepted += len(record["accepted"])
-            roles.update({k: float(v) for k, v in tokens.items()})
+        elif phase in DRAFTING_PHASES and "accepted" in record and "rejected" in record:
+            kind = DRAFTING_PHASES[phase]
+            admitted = len(record["accepted"])
+            candidates[kind] += admitted + sum(record["rejected"].values())
+            accepted[kind] += admitted
+            roles[kind].update({k: float(v) for k, v in tokens.items()})
+            if kind == "adapt" and pool and "pool_size" in record:
+                retired = record.get("retired") or {}
+                kept = pool - int(retired.get("impossible", 0)) - int(retired.get("cap", 0))
+                before_total += pool
+                retired_total += int(retired.get("impossible", 0))
+                admitted_total += admitted
+                joined_total += max(0, int(record["pool_size"]) - kept)
     found = Measured(source=str(run_dir))
     if calls:
         found.subject_tokens = subject / calls
         found.judge_tokens_per_evaluation = judge / calls
-    if candidates:
-        found.role_tokens_per_candidate = {r: roles[r] / candidates for r in roles}
-        found.acceptance = accepted / candidates if accepted else None
+    for kind, count in candidates.items():
+        if count:
+            found.drafting[kind] = Drafting(
+                {r: roles[kind][r] / count for r in roles[kind]},
+                accepted[kind] / count if accepted[kind] else None,
+            )
+    if before_total:
+        found.retired_share = retired_total / before_total
+    if admitted_total:
+        found.joining_share = min(1.0, joined_total / admitted_total)
     return found
 
 
 @dataclass
-class Plan:
-    """Per-role loads of the first generation, a later one, one adaptation and the run."""
+class Generation:
+    """The planned loads of one generation and the active pool it evaluates on."""
 
-    first: dict[str, Load]
-    later: dict[str, Load]
-    adaptation: dict[str, Load]
+    generation: int
+    pool: float
+    adapts: bool
+    loads: dict[str, Load]
+
+
+@dataclass
+class Plan:
+    """Per-generation loads, their sum over the run, and what the estimate rests on."""
+
+    generations: list[Generation]
     total: dict[str, Load]
     pool: int
     adaptations: int
@@ -156,19 +204,23 @@ def _hosted(ctx: Context, role: str) -> bool:
 
 
 def plan(ctx: Context, measured: Measured | None = None) -> Plan:
-    """Estimate calls and tokens of ``ctx``'s run (see the module docstring)."""
+    """Estimate calls and tokens of ``ctx``'s run, generation by generation."""
     m = measured or Measured()
     notes: list[str] = []
     a = ASSUMED
     share = a["reply_share"]
-    acceptance = m.acceptance or a["acceptance"]
     instances = ctx.instances_per_task or a["instances"]
     seeds = 1 + len(ctx.seed_adapters) + len(ctx.seed_finetunes)
+    create, adapt = m.drafting.get("create"), m.drafting.get("adapt")
+    create_rate = (create and create.acceptance) or a["acceptance"]
+    adapt_rate = (adapt and adapt.acceptance) or a["acceptance"]
+    retired_share = a["retired_share"] if m.retired_share is None else m.retired_share
+    joining_share = a["joining_share"] if m.joining_share is None else m.joining_share
 
     # Pool growth before generation 1, bounded by task_rounds micro-batches.
     wanted = max(0.0, ctx.initial_pool - a["seed_tasks"])
-    growth = min(math.ceil(wanted / acceptance), ctx.task_batch * ctx.task_rounds)
-    pool = int(min(ctx.pool_max, a["seed_tasks"] + growth * acceptance))
+    growth = min(math.ceil(wanted / create_rate), ctx.task_batch * ctx.task_rounds)
+    pool = int(min(ctx.pool_max, a["seed_tasks"] + growth * create_rate))
     if pool < ctx.initial_pool:
         cap = (
             f"pool_max {ctx.pool_max}"
@@ -176,33 +228,35 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
             else f"task_batch x task_rounds = {ctx.task_batch * ctx.task_rounds} candidates"
         )
         notes.append(f"the pool likely reaches {pool} of initial_pool {ctx.initial_pool} ({cap})")
-    adapted = ctx.adapt_parents * acceptance
     # Evaluation records count a subject's reply tokens only; role calls count both.
     subject_split = (a["subject_prompt"], m.subject_tokens or share * ctx.subject_max_tokens)
+    # A run whose judge graded nothing (uncalibrated: rubric tasks are refused) makes no
+    # grading calls; otherwise the judge grades the rubric share of evaluations.
+    rubric_share = 0.0 if m.judge_tokens_per_evaluation == 0 else a["rubric_share"]
 
     def evaluations(count: float) -> dict[str, Load]:
         loads = {r: Load() for r in ROLES}
         loads["subjects"].add(count, *subject_split)
-        judged = count * a["rubric_share"]
+        judged = count * rubric_share
         prompt, reply = a["judge_prompt"], share * ctx.judge_max_tokens
-        if m.judge_tokens_per_evaluation is not None and judged:
-            prompt, reply = _split(prompt, reply, m.judge_tokens_per_evaluation / a["rubric_share"])
+        if m.judge_tokens_per_evaluation and judged:
+            prompt, reply = _split(prompt, reply, m.judge_tokens_per_evaluation / rubric_share)
         loads["judge"].add(judged, prompt, reply)
         return loads
 
-    def candidates(count: float) -> dict[str, Load]:
+    def candidates(count: float, drafting: Drafting | None) -> dict[str, Load]:
         loads = {r: Load() for r in ROLES}
         calls = {
             "scientist": 1 + ctx.reflection_rounds,
             "judge": 1.0 if ctx.validate_tasks else 0.0,
             "curator": a["curator_checks"],
         }
+        measured_roles = drafting.tokens_per_candidate if drafting else {}
         for role, per_candidate in calls.items():
             prompt = a[f"{role}_prompt"]
             reply = share * getattr(ctx, f"{role}_max_tokens")
-            if role in m.role_tokens_per_candidate and per_candidate:
-                per_call = m.role_tokens_per_candidate[role] / per_candidate
-                prompt, reply = _split(prompt, reply, per_call)
+            if role in measured_roles and per_candidate:
+                prompt, reply = _split(prompt, reply, measured_roles[role] / per_candidate)
             loads[role].add(count * per_candidate, prompt, reply)
         return loads
 
@@ -211,33 +265,51 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
         _calibration_pairs(ctx), a["judge_prompt"], share * ctx.judge_max_tokens
     )
     sanity = a["sanity_prompts"]
-    first_experts = seeds + ctx.initial_population + ctx.children_per_generation
-    first = _merge(
-        evaluations(first_experts * pool * instances),
-        candidates(growth),
-        _sanity((ctx.initial_population + ctx.children_per_generation) * sanity, ctx),
-        calibration,
-    )
-    later = _merge(
-        evaluations(ctx.children_per_generation * pool * instances),
-        _sanity(ctx.children_per_generation * sanity, ctx),
-    )
-    adaptation = _merge(
-        candidates(ctx.adapt_parents),
-        evaluations((ctx.archive_size + seeds) * adapted * instances),
-    )
-    adaptations = ctx.generations // ctx.adapt_every
-    total = {
-        r: first[r]
-        .plus(later[r].scaled(ctx.generations - 1))
-        .plus(adaptation[r].scaled(adaptations))
-        for r in ROLES
-    }
+    generations: list[Generation] = []
+    active = float(pool)
+    for g in range(1, ctx.generations + 1):
+        if g == 1:
+            experts = seeds + ctx.initial_population + ctx.children_per_generation
+            parts = [
+                evaluations(experts * active * instances),
+                candidates(growth, create),
+                _sanity((ctx.initial_population + ctx.children_per_generation) * sanity),
+                calibration,
+            ]
+        else:
+            parts = [
+                evaluations(ctx.children_per_generation * active * instances),
+                _sanity(ctx.children_per_generation * sanity),
+            ]
+        adapts = g % ctx.adapt_every == 0
+        evaluated_on = active
+        if adapts:
+            admitted = ctx.adapt_parents * adapt_rate
+            parts += [
+                candidates(ctx.adapt_parents, adapt),
+                evaluations((ctx.archive_size + seeds) * admitted * instances),
+            ]
+            # "Unless all would go": at least one task survives the retirement.
+            kept = max(1.0, active * (1.0 - retired_share))
+            active = min(float(ctx.pool_max), kept + admitted * joining_share)
+        generations.append(Generation(g, evaluated_on, adapts, _merge(*parts)))
+    total = _merge(*(gen.loads for gen in generations))
+    adaptations = sum(gen.adapts for gen in generations)
     if measured is None:
-        notes.append("tokens per call assumed (no --from-run): see acdc/planner.py ASSUMED")
+        notes.append(
+            "tokens per call and rates assumed (no --from-run): see ASSUMED in acdc/planner.py"
+        )
     else:
-        notes.append(f"tokens per call measured in {m.source}")
-    return Plan(first, later, adaptation, total, pool, adaptations, notes)
+        notes.append(
+            f"tokens per call, acceptance and retirement measured in {m.source} "
+            f"(retired share {retired_share:.2f} of the pool per adaptation)"
+        )
+    if retired_share == 0.0 and measured is None:
+        notes.append(
+            "no task is assumed retired: a weak seed passes few tasks and loses most of its "
+            "pool at the first adaptation (plan --from-run a short run of it to see)"
+        )
+    return Plan(generations, total, pool, adaptations, notes)
 
 
 def _calibration_pairs(ctx: Context) -> float:
@@ -256,7 +328,7 @@ def _split(prompt: float, reply: float, total: float) -> tuple[float, float]:
     return (total * prompt / whole, total * reply / whole) if whole else (0.0, total)
 
 
-def _sanity(calls: float, ctx: Context) -> dict[str, Load]:
+def _sanity(calls: float) -> dict[str, Load]:
     loads = {r: Load() for r in ROLES}
     loads["subjects"].add(calls, ASSUMED["subject_prompt"], 48.0)
     return loads
@@ -271,7 +343,7 @@ def _merge(*parts: dict[str, Load]) -> dict[str, Load]:
 
 
 def render(ctx: Context, result: Plan, gpus: int, tokens_per_s: float | None) -> dict[str, Any]:
-    """The plan as plain data: per role and stretch, calls and tokens; hours; dollars."""
+    """The plan as plain data: per generation and for the run, calls and tokens; hours; USD."""
 
     def table(loads: dict[str, Load]) -> dict[str, dict[str, int]]:
         return {
@@ -287,9 +359,15 @@ def render(ctx: Context, result: Plan, gpus: int, tokens_per_s: float | None) ->
         "generations": ctx.generations,
         "active_pool": result.pool,
         "adaptations": result.adaptations,
-        "first_generation": table(result.first),
-        "later_generation": table(result.later),
-        "adaptation": table(result.adaptation),
+        "per_generation": [
+            {
+                "generation": gen.generation,
+                "active_pool": round(gen.pool, 1),
+                "adapts": gen.adapts,
+                "roles": table(gen.loads),
+            }
+            for gen in result.generations
+        ],
         "run": table(result.total),
         "dollars": {r: round(v, 2) for r, v in result.dollars(ctx).items()},
         "notes": result.notes,
@@ -303,18 +381,31 @@ def render(ctx: Context, result: Plan, gpus: int, tokens_per_s: float | None) ->
 
 
 def text(data: dict[str, Any]) -> str:
-    """The rendered plan as a short table for the terminal."""
+    """The rendered plan as short tables for the terminal: generations, then the run."""
     lines = [
-        f"plan: {data['generations']} generations, active pool about {data['active_pool']} "
-        f"tasks, {data['adaptations']} task adaptations",
-        f"{'':18}{'role':>10}{'calls':>12}{'prompt tok':>14}{'reply tok':>14}",
+        f"plan: {data['generations']} generations, pool about {data['active_pool']} tasks "
+        f"after growth, {data['adaptations']} task adaptations",
+        f"{'generation':>10}{'pool':>7}{'subject calls':>15}{'reply tok':>11}"
+        f"{'judge tok':>11}{'scientist tok':>15}{'curator tok':>13}",
     ]
-    for stretch in ("first_generation", "later_generation", "adaptation", "run"):
-        for role, row in data[stretch].items():
-            lines.append(
-                f"{stretch:18}{role:>10}{row['calls']:>12,}{row['prompt_tokens']:>14,}"
-                f"{row['completion_tokens']:>14,}"
-            )
+    for gen in data["per_generation"]:
+        roles = gen["roles"]
+
+        def both(role: str, roles: dict[str, dict[str, int]] = roles) -> int:
+            return roles[role]["prompt_tokens"] + roles[role]["completion_tokens"]
+
+        mark = " (adapts)" if gen["adapts"] else ""
+        lines.append(
+            f"{gen['generation']:>10}{gen['active_pool']:>7}"
+            f"{roles['subjects']['calls']:>15,}{roles['subjects']['completion_tokens']:>11,}"
+            f"{both('judge'):>11,}{both('scientist'):>15,}{both('curator'):>13,}{mark}"
+        )
+    lines.append(f"{'run':>10}{'role':>12}{'calls':>12}{'prompt tok':>14}{'reply tok':>14}")
+    for role, row in data["run"].items():
+        lines.append(
+            f"{'':>10}{role:>12}{row['calls']:>12,}{row['prompt_tokens']:>14,}"
+            f"{row['completion_tokens']:>14,}"
+        )
     if "hours" in data:
         lines.append(
             f"time: {data['hours']} h ({data['minutes']} min) of generation on "
