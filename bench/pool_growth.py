@@ -3,7 +3,10 @@
 Both modes run side by side in one run, on one vLLM server (the default config's
 settings: SmolLM2 as scientist, judge and curator), each from a fresh pool of the seed
 tasks, until it has made ``--proposals`` proposals (the pool target is set out of
-reach, so neither stops early):
+reach, so neither stops early). By default that is the config's own growth phase,
+``task_batch x task_rounds`` proposals (24 in ``configs/default.yaml``): the pipeline's
+gain depends on how many proposals it can keep in flight, so the bench measures the
+workload a run has.
 
 (s) sequential micro-batches (the old path, ``task_phases.grow_pool``): ``task_batch``
     proposals at once, then their checks, then the curator one by one, then the next
@@ -15,7 +18,7 @@ Prints each mode's wall time, proposals per minute, admitted tasks, and the serv
 busy share and generated tokens/s (from its ``/metrics``), then last ``speedup: X.X``
 (proposals per minute of p over s).
 
-Usage: .venv/bin/python bench/pool_growth.py [--config configs/default.yaml] [--proposals 16]
+Usage: .venv/bin/python bench/pool_growth.py [--config configs/default.yaml] [--proposals 24]
 """
 
 import argparse
@@ -60,13 +63,19 @@ def grow(ctx: Context, mode: str, proposals: int) -> tuple[float, int, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="configs/default.yaml")
-    parser.add_argument("--proposals", type=int, default=16, help="proposals per mode")
+    parser.add_argument(
+        "--proposals",
+        type=int,
+        default=0,
+        help="proposals per mode (0 = the config's growth phase: task_batch x task_rounds)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="acdc-bench-growth-"))
     base = Context.load(args.config, runs_dir=str(work), run_id="server", vllm_port=free_port())
     # The target out of reach: both modes make exactly --proposals proposals.
-    rounds = max(1, args.proposals // base.task_batch)
+    wanted = args.proposals or base.task_batch * base.task_rounds
+    rounds = max(1, wanted // base.task_batch)
     base = dataclasses.replace(
         base, initial_pool=10_000, pool_max=10_000, task_rounds=rounds, benchmark_files=[]
     )
