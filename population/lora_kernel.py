@@ -24,7 +24,6 @@ server launcher does (see ``Context.lora_kernel``), so other vLLM uses are unaff
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,32 +59,6 @@ def grouped_matmul(
 Groups = list[tuple[int, torch.Tensor | None]]
 """(adapter slot, its token rows; None = every token) for the tokens of one step."""
 
-MAX_PADDING = 2.0
-"""Largest (adapters x most tokens of one adapter) / tokens for which the batched path runs."""
-
-
-@dataclass(frozen=True)
-class Padded:
-    """The step's tokens laid out as one padded block per adapter, for batched matmuls.
-
-    ``slots`` (S,) are the adapter slots present; ``rows`` (S, width) the token row of
-    each position (padding points at row 0); ``mask`` (S, width, 1) is 1 on real tokens
-    and 0 on padding, so padding adds nothing.
-    """
-
-    slots: torch.Tensor
-    rows: torch.Tensor
-    mask: torch.Tensor
-    all_slots: int  # slots stacked in the weights when ``slots`` is exactly 0..n-1, else 0
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How one step's tokens are grouped by adapter: per group, and padded when it pays."""
-
-    groups: Groups
-    padded: Padded | None
-
 
 def token_groups(indices: torch.Tensor) -> Groups:
     """Tokens grouped by adapter slot (index -1 = no adapter, left out)."""
@@ -95,34 +68,6 @@ def token_groups(indices: torch.Tensor) -> Groups:
     return [(int(s), (indices == s).nonzero().squeeze(1)) for s in slots if s >= 0]
 
 
-def token_layout(indices: torch.Tensor, max_padding: float = MAX_PADDING) -> Layout:
-    """The groups of ``indices`` and, with several adapters, their padded block layout.
-
-    A per-adapter loop issues about eight small tensor ops per adapter and layer, and on
-    a CPU each op's dispatch costs more than its arithmetic at LoRA ranks. Batched
-    matmuls over a padded block do the same work in one op per stage, as long as the
-    adapters' token counts are alike: the block is used while adapters x the largest
-    count stays within ``max_padding`` x the tokens that have an adapter.
-    """
-    groups = token_groups(indices)
-    with_rows = [(slot, rows) for slot, rows in groups if rows is not None]
-    if len(with_rows) < 2:
-        return Layout(groups, None)
-    width = max(int(rows.shape[0]) for _, rows in with_rows)
-    tokens = sum(int(rows.shape[0]) for _, rows in with_rows)
-    if len(with_rows) * width > max_padding * tokens:
-        return Layout(groups, None)
-    block = torch.zeros(len(with_rows), width, dtype=torch.long)
-    mask = torch.zeros(len(with_rows), width, 1)
-    for i, (_, rows) in enumerate(with_rows):
-        block[i, : rows.shape[0]] = rows
-        mask[i, : rows.shape[0]] = 1.0
-    slots = [slot for slot, _ in with_rows]
-    contiguous = slots == list(range(len(slots)))
-    padded = Padded(torch.tensor(slots), block, mask, len(slots) if contiguous else 0)
-    return Layout(groups, padded)
-
-
 def fused_lora_linear(
     y: torch.Tensor,
     x: torch.Tensor,
@@ -130,7 +75,7 @@ def fused_lora_linear(
     lora_b: tuple[torch.Tensor, ...],
     scale: float,
     output_slices: tuple[int, ...],
-    layout: Layout,
+    groups: Groups,
 ) -> None:
     """``y[t, slice i] += scale * x[t] @ A_i[slot(t)].T @ B_i[slot(t)].T`` for every token.
 
@@ -141,16 +86,13 @@ def fused_lora_linear(
         lora_b: per slice, (slots, 1, out_i, rank) or (slots, out_i, rank).
         scale: LoRA scaling.
         output_slices: out_i of each slice, laid side by side in ``y`` from column 0.
-        layout: the tokens of each adapter slot (``token_layout``).
+        groups: the tokens of each adapter slot (``token_groups``).
     """
     a_all = [_stacked(a) for a in lora_a]
     b_all = [_stacked(b) for b in lora_b]
-    if layout.padded is not None:
-        _padded_lora_linear(y, x, a_all, b_all, scale, output_slices, layout.padded)
-        return
     rank = a_all[0].shape[1]
     whole = sum(output_slices) == y.shape[1]
-    for slot, rows in layout.groups:
+    for slot, rows in groups:
         xs = (x if rows is None else x.index_select(0, rows)).float()
         a = a_all[0][slot] if len(a_all) == 1 else torch.cat([w[slot] for w in a_all])
         hidden = torch.mm(xs, a.float().T).mul_(scale)
@@ -165,59 +107,14 @@ def fused_lora_linear(
             else:
                 y.index_add_(0, rows, out)
             continue
-        _add_slices(y, parts, output_slices, rows)
-
-
-def _padded_lora_linear(
-    y: torch.Tensor,
-    x: torch.Tensor,
-    a_all: list[torch.Tensor],
-    b_all: list[torch.Tensor],
-    scale: float,
-    output_slices: tuple[int, ...],
-    padded: Padded,
-) -> None:
-    """The same sum as the per-adapter loop, as batched matmuls over padded blocks."""
-    count, width = padded.rows.shape
-    rank = a_all[0].shape[1]
-
-    def chosen(stack: torch.Tensor) -> torch.Tensor:
-        if padded.all_slots and padded.all_slots == stack.shape[0]:
-            return stack.float()
-        return stack.index_select(0, padded.slots).float()
-
-    a = chosen(a_all[0] if len(a_all) == 1 else torch.cat(a_all, dim=1))
-    flat = padded.rows.view(-1)
-    xs = x.index_select(0, flat).float().view(count, width, -1)
-    hidden = torch.bmm(xs, a.transpose(1, 2)).mul_(padded.mask * scale)
-    parts = [
-        torch.bmm(hidden[:, :, i * rank : (i + 1) * rank], chosen(b).transpose(1, 2)).view(
-            count * width, -1
-        )
-        for i, b in enumerate(b_all)
-    ]
-    if sum(output_slices) == y.shape[1]:
-        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-        y.index_add_(0, flat, out.to(y.dtype))
-        return
-    _add_slices(y, parts, output_slices, flat)
-
-
-def _add_slices(
-    y: torch.Tensor,
-    parts: list[torch.Tensor],
-    output_slices: tuple[int, ...],
-    rows: torch.Tensor | None,
-) -> None:
-    """Add each slice's result into its columns of ``y`` (at ``rows``; None = all rows)."""
-    offset = 0
-    for part, size in zip(parts, output_slices, strict=True):
-        target = y[:, offset : offset + size]
-        if rows is None:
-            target.add_(part.to(y.dtype))
-        else:
-            target.index_add_(0, rows, part.to(y.dtype))
-        offset += size
+        offset = 0
+        for part, size in zip(parts, output_slices, strict=True):
+            target = y[:, offset : offset + size]
+            if rows is None:
+                target.add_(part.to(y.dtype))
+            else:
+                target.index_add_(0, rows, part.to(y.dtype))
+            offset += size
 
 
 def patch_wrapper(wrapper_cls: Any) -> None:
@@ -254,7 +151,7 @@ def patch_wrapper(wrapper_cls: Any) -> None:
             return
         groups = getattr(self, "_acdc_groups", None)
         if groups is None or groups[0] != indices.shape[0]:
-            groups = (indices.shape[0], token_layout(indices))
+            groups = (indices.shape[0], token_groups(indices))
             self._acdc_groups = groups
         fused_lora_linear(
             out, rows, lora_a_stacked, lora_b_stacked, scale, output_slices, groups[1]

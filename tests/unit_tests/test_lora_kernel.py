@@ -4,7 +4,7 @@ import pytest
 import torch
 from vllm.lora.ops.torch_ops import lora_ops
 
-from acdc.population.lora_kernel import fused_lora_linear, make_ops, patch_wrapper, token_layout
+from acdc.population.lora_kernel import fused_lora_linear, make_ops, patch_wrapper, token_groups
 
 OPS = make_ops(lora_ops)
 
@@ -83,28 +83,13 @@ def linear_weights(slices: tuple[int, ...], width: int = 64, rank: int = 8):
 @pytest.mark.parametrize(
     "indices", [[0, 2, 2, -1, 1, 0, 3, 3, -1, 1], [2] * 10, [-1] * 10, [1] * 9 + [-1]]
 )
-@pytest.mark.parametrize("padding", [0.0, float("inf")], ids=["per-adapter", "padded-blocks"])
-def test_the_fused_linear_lora_adds_each_tokens_own_adapter(slices, indices, padding):
+def test_the_fused_linear_lora_adds_each_tokens_own_adapter(slices, indices):
     x, a, b = linear_weights(slices)
     index = torch.tensor(indices)
-    layout = token_layout(index, max_padding=padding)
-    several = len({i for i in indices if i >= 0}) > 1
-    assert (layout.padded is not None) == (several and padding > 0)
     y = torch.randn(10, 64)  # wider than the slices when they sum to less: the rest is kept
     ours = y.clone()
-    fused_lora_linear(ours, x, a, b, 0.5, slices, layout)
+    fused_lora_linear(ours, x, a, b, 0.5, slices, token_groups(index))
     torch.testing.assert_close(ours, reference_linear(y, x, a, b, 0.5, slices, index))
-
-
-def test_uneven_adapters_keep_the_per_adapter_loop_and_even_ones_get_blocks():
-    # 9 tokens of one adapter, 1 of another: 2 blocks of 9 rows = 18 <= 2 x 10 tokens.
-    # 14 tokens of one, 1 of each of two others: 3 blocks of 14 = 42 > 2 x 16: the loop.
-    assert token_layout(torch.tensor([0] * 9 + [1])).padded is not None
-    assert token_layout(torch.tensor([0] * 14 + [1, 2])).padded is None
-    even = token_layout(torch.tensor([3, 1, 3, 1, -1]))
-    assert even.padded is not None
-    assert even.padded.slots.tolist() == [1, 3] and even.padded.all_slots == 0
-    assert even.padded.rows.tolist() == [[1, 3], [0, 2]]
 
 
 def test_the_patched_wrapper_regroups_tokens_when_the_batch_changes():
