@@ -254,3 +254,30 @@ def test_a_specialized_child_loads_and_answers(server, population, ctx):
     reply = with_client(server, population, ask)
     assert reply.expert_id == child.id and reply.completion_tokens > 0
     assert child.id in server_adapters(server.url)
+
+
+def test_many_seeded_samples_at_once_leave_the_server_alive(server, population):
+    # 32 seeded requests of ~400 prompt tokens each outgrow one step's token budget (2048
+    # on the CPU build), so their prefills are chunked; vLLM's rewind of a chunked seeded
+    # request's generator raised on CPU and killed the engine (population/seeded_sampling.py).
+    # Each prompt differs from its first tokens on, so the prefix cache cannot shorten it.
+    prompts = [
+        [{"role": "user", "content": " ".join(f"{k * 97 + i} is before {k * 97 + i + 1}."
+                                              for i in range(60)) + " What follows 5?"}]
+        for k in range(32)
+    ]  # fmt: skip
+
+    async def burst(client: PopulationClient) -> list[ChatResult]:
+        return await asyncio.gather(
+            *(
+                client.chat("base", p, max_tokens=8, temperature=0.8, seed=k)
+                for k, p in enumerate(prompts)
+            )
+        )
+
+    results = with_client(server, population, burst)
+    assert len(results) == 32 and all(r.completion_tokens > 0 for r in results)
+    log = server.log_path.read_text()
+    assert "does not use offset" not in log
+    after = with_client(server, population, lambda c: c.chat("base", QUESTION, max_tokens=8))
+    assert after.completion_tokens > 0
