@@ -193,6 +193,10 @@ def test_in_a_run_generation_two_children_specialize_on_their_parents_graded_ans
     close_all()
 
     records = [json.loads(p.read_text()) for p in (ctx.run_dir / "experts").glob("*/expert.json")]
+    # A niche is the capability of a task of the run: a seed task or one the scientist wrote.
+    capabilities |= {
+        json.loads(p.read_text())["capability"] for p in (ctx.run_dir / "tasks").glob("*.json")
+    }
     first = [r for r in records if r["generation"] == 1]
     second = [r for r in records if r["generation"] == 2]
     assert first and all(r["operators"][-1]["name"] == "svd_noise" for r in first)
