@@ -65,5 +65,5 @@ def register() -> None:
     if getattr(CPUModelRunner, "_acdc_seeded_sampling", False):
         return
     patch_runner(CPUModelRunner)
-    CPUModelRunner._acdc_seeded_sampling = True
+    CPUModelRunner._acdc_seeded_sampling = True  # type: ignore[attr-defined]
     log.info("acdc: seeded sampling patched for CPU generators")
