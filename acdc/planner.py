@@ -133,9 +133,10 @@ def measure(run_dir: Path) -> Measured:
             roles[kind].update({k: float(v) for k, v in tokens.items()})
             if kind == "adapt" and pool and "pool_size" in record:
                 retired = record.get("retired") or {}
-                kept = pool - int(retired.get("impossible", 0)) - int(retired.get("cap", 0))
+                impossible = int(retired.get("impossible", 0))
+                kept = pool - impossible - int(retired.get("cap", 0))
                 before_total += pool
-                retired_total += int(retired.get("impossible", 0))
+                retired_total += impossible
                 admitted_total += admitted
                 joined_total += max(0, int(record["pool_size"]) - kept)
     found = Measured(source=str(run_dir))
@@ -299,15 +300,14 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
         notes.append(
             "tokens per call and rates assumed (no --from-run): see ASSUMED in acdc/planner.py"
         )
+        notes.append(
+            "no task is assumed retired: a weak seed passes few tasks and loses most of its "
+            "pool at the first adaptation (plan --from-run a short run of it to see)"
+        )
     else:
         notes.append(
             f"tokens per call, acceptance and retirement measured in {m.source} "
             f"(retired share {retired_share:.2f} of the pool per adaptation)"
-        )
-    if retired_share == 0.0 and measured is None:
-        notes.append(
-            "no task is assumed retired: a weak seed passes few tasks and loses most of its "
-            "pool at the first adaptation (plan --from-run a short run of it to see)"
         )
     return Plan(generations, total, pool, adaptations, notes)
 

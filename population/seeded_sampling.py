@@ -10,8 +10,8 @@ coverage``, the specialize operator's rejection sampling): their prompts outgrow
 step's token budget and get chunked.
 
 Here the rewind is done the CPU way: the state of each discarded request's generator
-is saved before sampling and restored after, so a seeded reply is the same as if its
-prompt had not been chunked. vLLM loads ``register`` in each of its processes through
+is saved before sampling and restored after, so the discarded draw leaves no trace, as
+vLLM intends. vLLM loads ``register`` in each of its processes through
 the ``vllm.general_plugins`` entry point; it patches only the CPU model runner.
 """
 
