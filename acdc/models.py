@@ -65,7 +65,21 @@ def role_concurrency(ctx: Context, role: Role) -> int:
         return explicit
     model, url = getattr(ctx, f"{role}_model"), getattr(ctx, f"{role}_base_url")
     on_population_server = not url and ":" not in model
-    return ctx.max_num_seqs if on_population_server else HOSTED_CONCURRENCY
+    return server_capacity(ctx) if on_population_server else HOSTED_CONCURRENCY
+
+
+def server_capacity(ctx: Context) -> int:
+    """Sequences one population server batches at once: ``max_num_seqs`` per engine."""
+    return ctx.max_num_seqs * ctx.data_parallel_size
+
+
+def subject_concurrency(ctx: Context) -> int:
+    """Expert answers in flight at once: ``subject_concurrency`` when set.
+
+    Unset (0), the capacity of every population server the answers are spread over: a
+    smaller bound leaves the batch part empty while a phase's answers wait their turn.
+    """
+    return ctx.subject_concurrency or server_capacity(ctx) * max(1, len(ctx.attached_urls))
 
 
 def load_chat_model(settings: RoleSettings, server_url: str, base_model_id: str) -> BaseChatModel:

@@ -34,6 +34,7 @@ import numpy as np
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
 from acdc.context import Context
 from acdc.graphs.coverage_eval import BenchmarkItem, load_benchmark
+from acdc.models import subject_concurrency
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder
 from acdc.population.client import PopulationClient, open_client
@@ -73,7 +74,7 @@ class Answers:
         self.client, self.items, self.ctx = client, items, ctx
         prompt = load_prompt("subject_answer", SUBJECT_PROMPTS["subject_answer"], ctx.prompts_dir)
         self.prompts = [prompt.render(instruction=i.instruction()) for i in items]
-        self.limit = asyncio.Semaphore(ctx.subject_concurrency)
+        self.limit = asyncio.Semaphore(subject_concurrency(ctx))
 
     async def one(self, expert: str, index: int, temperature: float, sample: int) -> str:
         """The answer text of ``expert`` to question ``index`` (sample ``sample``)."""

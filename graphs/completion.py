@@ -27,6 +27,7 @@ from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.agents.subjects import Subjects
 from acdc.context import Context
+from acdc.models import subject_concurrency
 from acdc.population.client import open_client
 from acdc.population.experts import ExpertStore
 from acdc.population.taskforce import skill_cells
@@ -100,7 +101,7 @@ def complete_skills(
         async with open_client(ctx, server_urls, experts) as client:
             judge = Judge(caller_for(ctx, "judge", server_urls[0]), ctx.prompts_dir)
             subjects = Subjects(
-                client, judge, ctx.subject_max_tokens, ctx.subject_concurrency, ctx.prompts_dir
+                client, judge, ctx.subject_max_tokens, subject_concurrency(ctx), ctx.prompts_dir
             )
             await subjects.evaluate(
                 todo,

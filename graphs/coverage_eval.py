@@ -56,6 +56,7 @@ from acdc.context import Context
 from acdc.graphs import judge_check
 from acdc.graphs.benchmark_file import parse_item
 from acdc.graphs.taskforce_resources import TaskForceResources, taskforce_resources
+from acdc.models import subject_concurrency
 from acdc.population.client import PopulationClient
 from acdc.population.coverage import coverage
 from acdc.population.diversity import coverage_gains, pairwise_disagreement
@@ -234,7 +235,7 @@ async def generate(
     """
     todo = [(s, p) for s in dict.fromkeys(slots) for p in prompts if cache.get(s, p) is None]
     progress = Progress("eval answers", len(todo))
-    limit = asyncio.Semaphore(ctx.subject_concurrency)
+    limit = asyncio.Semaphore(subject_concurrency(ctx))
     done, tokens = 0, 0
 
     async def one(slot: Slot, prompt: str) -> None:

@@ -23,6 +23,7 @@ from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
 from acdc.costs import COSTS_FILE, CostLedger
 from acdc.graphs.registry import RunRegistry
+from acdc.models import subject_concurrency
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder
 from acdc.population.client import PopulationClient, open_client
@@ -91,7 +92,7 @@ class RunResources:
             client,
             self.judge(),
             max_tokens=self.ctx.subject_max_tokens,
-            concurrency=self.ctx.subject_concurrency,
+            concurrency=subject_concurrency(self.ctx),
             prompts_dir=self.ctx.prompts_dir,
         )
 

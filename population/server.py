@@ -139,6 +139,9 @@ def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
     }
     if device == "cpu":
         env["VLLM_CPU_KVCACHE_SPACE"] = str(ctx.kv_cache_gib)
+        # vLLM keeps a core per engine out of its OpenMP threads for the scheduler; on a
+        # small machine that core is better spent on the model (see cpu_reserved_cores).
+        env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(ctx.cpu_reserved_cores)
     return env
 
 

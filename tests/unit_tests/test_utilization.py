@@ -14,10 +14,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from acdc.context import Context
+from acdc.context import ConfigError, Context
 from acdc.costs import CostLedger
 from acdc.graphs.watch import generation_usage, usage_lines, watch
-from acdc.models import RoleSettings
+from acdc.models import RoleSettings, subject_concurrency
 from acdc.population.utilization import UtilizationSampler, parse_metrics
 from acdc.runstore import RunDir
 
@@ -99,6 +99,16 @@ def test_roles_on_the_population_server_take_its_capacity_unless_set() -> None:
     elsewhere = Context(max_num_seqs=96, scientist_base_url="http://127.0.0.1:1/v1")
     assert RoleSettings.of(elsewhere, "scientist").concurrency == 8
     assert RoleSettings.of(Context(curator_concurrency=3), "curator").concurrency == 3
+
+
+def test_expert_answers_fill_every_population_server_unless_set() -> None:
+    assert subject_concurrency(Context(max_num_seqs=96)) == 96
+    assert subject_concurrency(Context(max_num_seqs=96, data_parallel_size=2)) == 192
+    two = Context(max_num_seqs=96, server_urls=["http://127.0.0.1:1", "http://127.0.0.1:2"])
+    assert subject_concurrency(two) == 192
+    assert subject_concurrency(Context(max_num_seqs=96, subject_concurrency=5)) == 5
+    with pytest.raises(ConfigError, match="subject_concurrency"):
+        Context(subject_concurrency=-1)
 
 
 def test_a_watched_phase_logs_and_prints_its_utilization(
