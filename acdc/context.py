@@ -256,8 +256,8 @@ class Context:
     scientist_concurrency: int = field(
         default=0,
         metadata=_desc(
-            "Calls in flight at once (0 = the population server's max_num_seqs when it "
-            "serves this role, else 8)."
+            "Calls in flight at once (0 = the population server's capacity, max_num_seqs "
+            "per engine, when it serves this role, else 8)."
         ),
     )
     scientist_price: list[float] = field(
@@ -282,8 +282,8 @@ class Context:
     judge_concurrency: int = field(
         default=0,
         metadata=_desc(
-            "Calls in flight at once (0 = the population server's max_num_seqs when it "
-            "serves this role, else 8)."
+            "Calls in flight at once (0 = the population server's capacity, max_num_seqs "
+            "per engine, when it serves this role, else 8)."
         ),
     )
     judge_price: list[float] = field(
@@ -330,8 +330,8 @@ class Context:
     curator_concurrency: int = field(
         default=0,
         metadata=_desc(
-            "Calls in flight at once (0 = the population server's max_num_seqs when it "
-            "serves this role, else 8)."
+            "Calls in flight at once (0 = the population server's capacity, max_num_seqs "
+            "per engine, when it serves this role, else 8)."
         ),
     )
     curator_price: list[float] = field(
@@ -604,7 +604,13 @@ class Context:
         for role in ("scientist", "judge", "curator"):
             if getattr(self, f"{role}_retries") < 0 or getattr(self, f"{role}_timeout") <= 0:
                 raise ConfigError(f"{role}_retries must be >= 0 and {role}_timeout positive")
-        for name in ("initial_population", "initial_pool", "token_budget", "instances_per_task"):
+        for name in (
+            "initial_population",
+            "initial_pool",
+            "token_budget",
+            "instances_per_task",
+            "cpu_reserved_cores",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in (
@@ -620,8 +626,6 @@ class Context:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.reflection_rounds < 0:
             raise ConfigError("reflection_rounds must be >= 0")
-        if self.cpu_reserved_cores < 0:
-            raise ConfigError(f"cpu_reserved_cores must be >= 0, got {self.cpu_reserved_cores}")
         for role in ("subject", "scientist", "judge", "curator"):
             if getattr(self, f"{role}_concurrency") < 0:
                 raise ConfigError(f"{role}_concurrency must be >= 0 (0 = automatic)")

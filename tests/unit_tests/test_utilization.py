@@ -94,6 +94,8 @@ def test_a_server_without_metrics_gives_no_utilization() -> None:
 def test_roles_on_the_population_server_take_its_capacity_unless_set() -> None:
     ctx = Context(max_num_seqs=96)
     assert RoleSettings.of(ctx, "judge").concurrency == 96
+    engines = Context(max_num_seqs=96, data_parallel_size=2)
+    assert RoleSettings.of(engines, "judge").concurrency == 192
     hosted = Context(max_num_seqs=96, judge_model="openai:gpt-4o-mini")
     assert RoleSettings.of(hosted, "judge").concurrency == 8
     elsewhere = Context(max_num_seqs=96, scientist_base_url="http://127.0.0.1:1/v1")
