@@ -6,6 +6,7 @@ LangGraph templates, a field still equal to its default takes the environment va
 """
 
 import dataclasses
+import logging
 import math
 import os
 import types
@@ -206,6 +207,13 @@ class Context:
     adapt_parents: int = field(
         default=16, metadata=_desc("Parent tasks drawn (with replacement) per adaptation.")
     )
+    adapt_budget: int = field(
+        default=48,
+        metadata=_desc(
+            "Most scientist proposals one adaptation makes: the drawn parents' first, then "
+            "refill proposals until the active pool is back at its target (>= adapt_parents)."
+        ),
+    )
     harder_pass_rate: float = field(
         default=0.5, metadata=_desc("Archive pass rate above which a task is made harder.")
     )
@@ -369,8 +377,12 @@ class Context:
         default_factory=list,
         metadata=_desc("JSONL benchmark questions for the contamination gate."),
     )
-    novel_unrelated_share: float = field(
-        default=0.8, metadata=_desc("Share of 'novel' adaptations asking for an unrelated task.")
+    novel_related_share: float = field(
+        default=0.8,
+        metadata=_desc(
+            "Share of 'novel' adaptations asking for a task related to its parent (the "
+            "reference's 80 %); the rest ask for an unrelated task."
+        ),
     )
     pool_max: int = field(default=250, metadata=_desc("Most active tasks; oldest retire first."))
     chroma_host: str = field(
@@ -617,13 +629,19 @@ class Context:
             "novelty_threshold",
             "duplicate_threshold",
             "contamination_threshold",
-            "novel_unrelated_share",
+            "novel_related_share",
             "pass_threshold",
             "harder_pass_rate",
             "judge_min_agreement",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.adapt_budget < self.adapt_parents:
+            raise ConfigError(
+                f"adapt_budget ({self.adapt_budget}) must be at least adapt_parents "
+                f"({self.adapt_parents}): the drawn parents are part of the budget",
+                "adapt_budget",
+            )
         if self.reflection_rounds < 0:
             raise ConfigError("reflection_rounds must be >= 0")
         for role in ("subject", "scientist", "judge", "curator"):
@@ -704,7 +722,10 @@ class Context:
 
     @property
     def pool_target(self) -> int:
-        """Active tasks the initial pool grows to: ``initial_pool``, capped by ``pool_max``."""
+        """Active tasks the pool grows to, and is refilled to after each adaptation.
+
+        ``initial_pool``, capped by ``pool_max``.
+        """
         return min(self.initial_pool, self.pool_max)
 
     @property
@@ -736,6 +757,7 @@ class Context:
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)
         origin.update({k: "option --" + k.replace("_", "-") for k in given})
+        _translate_renamed(values, origin)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -753,6 +775,46 @@ class Context:
     def to_dict(self) -> dict[str, Any]:
         """Plain-data view, as recorded in a run folder."""
         return dataclasses.asdict(self)
+
+
+def _translate_renamed(values: dict[str, Any], origin: dict[str, str]) -> None:
+    """Read settings of older configs under their new names (documented in the README).
+
+    ``novel_unrelated_share`` became ``novel_related_share`` (its complement): the old
+    default sent 80 % of novel requests to the unrelated prompt, the reference sends 80 %
+    to the related one. An old file or recorded run keeps its own behaviour, and a warning
+    says how to write it now; naming both is refused.
+    """
+    if os.environ.get(ENV_PREFIX + "NOVEL_UNRELATED_SHARE") is not None:
+        raise ConfigError(
+            f"environment variable {ENV_PREFIX}NOVEL_UNRELATED_SHARE: renamed; set "
+            f"{ENV_PREFIX}NOVEL_RELATED_SHARE to 1 minus its value instead",
+            "novel_related_share",
+        )
+    if "novel_unrelated_share" not in values:
+        return
+    where = origin.pop("novel_unrelated_share", "") or "config"
+    old = values.pop("novel_unrelated_share")
+    if "novel_related_share" in values:
+        raise ConfigError(
+            f"{where}: novel_unrelated_share is the old name of 1 - novel_related_share; "
+            "give novel_related_share alone",
+            "novel_related_share",
+        )
+    if isinstance(old, bool) or not isinstance(old, int | float) or not 0.0 <= old <= 1.0:
+        raise ConfigError(
+            f"{where}: novel_unrelated_share (now 1 - novel_related_share) must be a number "
+            f"in [0, 1], got {old!r}",
+            "novel_related_share",
+        )
+    values["novel_related_share"] = round(1.0 - float(old), 6)
+    origin["novel_related_share"] = where
+    logging.getLogger(__name__).warning(
+        "%s: novel_unrelated_share %s is read as novel_related_share %s; write that instead",
+        where,
+        old,
+        values["novel_related_share"],
+    )
 
 
 def _typed(name: str, hint: Any, value: Any) -> Any:

@@ -1,6 +1,5 @@
 """The task-scientist: writes new tasks and adapts existing ones, then checks its work."""
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -11,7 +10,17 @@ from acdc.agents.structured import Outcome, StructuredCaller
 from acdc.prompts.loader import Prompt, load_prompt
 from acdc.tasks import Task
 
-AdaptKind = Literal["harder", "easier", "novel"]
+AdaptKind = Literal["harder", "easier", "novel_related", "novel_unrelated"]
+"""What an adaptation asks for. Both novel kinds make a task of adaptation ``novel``:
+a related one from the novel prompt (a neighbouring skill of its parent), an unrelated
+one from the create prompt (the parent shown only as something to differ from)."""
+ADAPTATION: dict[AdaptKind, Literal["harder", "easier", "novel"]] = {
+    "harder": "harder",
+    "easier": "easier",
+    "novel_related": "novel",
+    "novel_unrelated": "novel",
+}
+"""The ``adaptation`` of the task each kind of request makes."""
 PROMPTS: dict[str, set[str]] = {
     "scientist_create": {"pool_summary", "examples"},
     "scientist_adapt_harder": {"task", "pass_rate"},
@@ -48,12 +57,10 @@ class Scientist:
         caller: StructuredCaller,
         *,
         reflection_rounds: int,
-        novel_unrelated_share: float,
         prompts_dir: str = "",
     ) -> None:
         self.caller = caller
         self.reflection_rounds = reflection_rounds
-        self.novel_unrelated_share = novel_unrelated_share
         self.prompts: dict[str, Prompt] = {
             name: load_prompt(name, variables, prompts_dir) for name, variables in PROMPTS.items()
         }
@@ -76,24 +83,22 @@ class Scientist:
         kind: AdaptKind,
         pass_rate: float,
         generation: int,
-        rng: random.Random,
         pool_summary: str = "",
     ) -> Proposal:
-        """A harder, easier or novel task from ``task``, given its pass rate in [0, 1].
-
-        A share ``novel_unrelated_share`` of novel requests asks for an entirely new task
-        (the parent shown only as something to differ from), the rest for a variant.
-        """
-        if kind == "novel" and rng.random() < self.novel_unrelated_share:
+        """A harder, easier or novel task from ``task``, given its pass rate in [0, 1]."""
+        if kind == "novel_unrelated":
             prompt = self.prompts["scientist_create"].render(
                 pool_summary=pool_summary or f"- {task.capability}", examples=task_json(task)
             )
         else:
-            prompt = self.prompts[f"scientist_adapt_{kind}"].render(
+            name = "novel" if kind == "novel_related" else kind
+            prompt = self.prompts[f"scientist_adapt_{name}"].render(
                 task=task_json(task), pass_rate=f"{pass_rate:.0%}"
             )
         outcome = await self.caller.call(TaskDraft, prompt)
-        return await self._finish(outcome, generation=generation, adaptation=kind, parent=task.id)
+        return await self._finish(
+            outcome, generation=generation, adaptation=ADAPTATION[kind], parent=task.id
+        )
 
     async def _finish(
         self,

@@ -27,7 +27,7 @@ from acdc.tasks import Task
 Stage = str
 """scientist, verify, review, contamination, duplicate, interestingly_new or accepted."""
 Kind = str
-"""create (pool growth), harder, easier or novel."""
+"""create (pool growth), harder, easier, novel_related or novel_unrelated."""
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,9 @@ class TaskPipeline:
         pool: Sequence[Task],
         *,
         generation: int,
-        rng: random.Random,
     ) -> list[Candidate]:
         """Adapt each requested task (harder, easier or novel)."""
         summary = pool_summary(pool)
-        seeds = [rng.random() for _ in requests]
         proposals = await asyncio.gather(
             *(
                 self.scientist.adapt(
@@ -115,10 +113,9 @@ class TaskPipeline:
                     kind=r.kind,
                     pass_rate=r.pass_rate,
                     generation=generation,
-                    rng=random.Random(seed),
                     pool_summary=summary,
                 )
-                for r, seed in zip(requests, seeds, strict=True)
+                for r in requests
             )
         )
         return await self._gate(list(zip(proposals, requests, strict=True)))
@@ -207,14 +204,26 @@ class TaskPipeline:
         return Candidate(proposal.task, stage, review.reason, tokens, kind, parent)
 
 
-def adaptation_kind(pass_rate: float, harder_above: float) -> AdaptKind:
+def adaptation_kind(
+    pass_rate: float, harder_above: float, related_share: float, rng: random.Random
+) -> AdaptKind:
     """The reference's rule for a drawn parent with pass rate over the archive.
 
-    Passed by more than ``harder_above`` -> harder; passed by some -> novel; passed by
-    none (drawn only when no task is passed at all) -> easier.
+    Passed by more than ``harder_above`` -> harder; passed by some -> novel (related to
+    the parent with probability ``related_share``, :func:`novel_kind`); passed by none
+    (drawn only when no task is passed at all) -> easier.
     """
     if pass_rate > harder_above:
         return "harder"
     if pass_rate > 0.0:
-        return "novel"
+        return novel_kind(related_share, rng)
     return "easier"
+
+
+def novel_kind(related_share: float, rng: random.Random) -> AdaptKind:
+    """A novel request: related to its parent with probability ``related_share``.
+
+    The reference sends 80 % of its novel requests to the related prompt; an unrelated
+    one asks for a new task and shows the parent only as something to differ from.
+    """
+    return "novel_related" if rng.random() < related_share else "novel_unrelated"

@@ -68,7 +68,6 @@ async def scientist_phase(ctx: Context, url: str, work: Path, calls: int) -> Non
     scientist = Scientist(
         caller_for(ctx, "scientist", url),
         reflection_rounds=ctx.reflection_rounds,
-        novel_unrelated_share=ctx.novel_unrelated_share,
     )
     curator = Curator(
         caller_for(ctx, "curator", url),

@@ -102,7 +102,6 @@ class RunResources:
         scientist = Scientist(
             caller_for(ctx, "scientist", self.server.url, self.ledger),
             reflection_rounds=ctx.reflection_rounds,
-            novel_unrelated_share=ctx.novel_unrelated_share,
             prompts_dir=ctx.prompts_dir,
         )
         curator = Curator(

@@ -8,6 +8,8 @@ were shown. The answer (from Studio or ``acdc run``) is a mapping::
     {"approve": [ids], "reject": [ids], "edit": {id: task JSON}}
 
 where ids not mentioned are approved; ``true``/``null`` approves all, ``false`` rejects all.
+An edited task is verified again (``agents/verify.py``) before it is admitted: the
+candidate passed verification as the scientist wrote it, not as the person changed it.
 """
 
 import json
@@ -18,6 +20,7 @@ from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from acdc import atomic
+from acdc.agents.verify import verify_task
 from acdc.tasks import Task
 
 
@@ -76,9 +79,15 @@ def apply_decision(tasks: list[Task], answer: Any) -> tuple[list[Task], dict[str
         elif task.id in edits:
             try:
                 edited = {**task.model_dump(mode="json"), **edits[task.id], "id": task.id}
-                admitted.append(Task.model_validate(edited))
+                revised = Task.model_validate(edited)
             except ValidationError as err:
                 rejected[task.id] = f"the reviewer's edit is not a valid task: {err}"[:500]
+                continue
+            verification = verify_task(revised)  # an edit can break what was verified
+            if verification.ok:
+                admitted.append(revised)
+            else:
+                rejected[task.id] = f"the reviewer's edit fails verification: {verification.reason}"
         else:
             admitted.append(task)
     return admitted, rejected

@@ -75,6 +75,15 @@ class Flow:
             self._printed = now
             print(self.line(), file=sys.stderr, flush=True)
 
+    def will_fill(self, active: int, target: int) -> bool:
+        """Whether ``active`` plus the proposals in flight likely reach ``target``.
+
+        In-flight proposals count at the admission rate seen so far (with one admitted
+        of two as the prior, so the first proposals are not all waited for).
+        """
+        rate = (len(self.admitted) + 1) / (self.done + 2)
+        return active + rate * (self.started - self.done) >= target
+
     def count_kind(self, kind: str, key: str, stage: str = "") -> None:
         """Proposed / admitted / refused-by-stage counts per adaptation kind."""
         entry = self.kinds.setdefault(kind, {"proposed": 0, "admitted": 0, "refused": {}})
@@ -88,16 +97,26 @@ def _made_path(res: RunResources, phase: str, generation: int) -> Path:
     return res.run.root / "growth" / f"{phase}-gen-{generation:03d}.json"
 
 
-def _made(res: RunResources, phase: str, generation: int) -> int:
-    """Proposals this phase already made (before a kill)."""
+def _made(res: RunResources, phase: str, generation: int) -> dict[str, Any]:
+    """What this phase recorded before a kill: ``proposals`` made (and ``retired`` tasks)."""
     path = _made_path(res, phase, generation)
     if not path.is_file():
-        return 0
-    return int(json.loads(path.read_text()).get("proposals", 0))
+        return {"proposals": 0}
+    return dict(json.loads(path.read_text()))
 
 
-def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset: int) -> Any:
-    """The ``settle`` of one phase: admit or count each candidate as it is decided."""
+def _settler(
+    res: RunResources,
+    flow: Flow,
+    phase: str,
+    generation: int,
+    offset: int,
+    record: dict[str, Any] | None = None,
+) -> Any:
+    """The ``settle`` of one phase: admit or count each candidate as it is decided.
+
+    ``record``: more to keep in the phase's growth file beside the proposals made.
+    """
 
     def settle(candidate: Candidate) -> None:
         flow.done += 1
@@ -123,7 +142,7 @@ def _settler(res: RunResources, flow: Flow, phase: str, generation: int, offset:
                     res, candidate.task, candidate.stage, candidate.reason, generation
                 )
         made = offset + flow.done - flow.unpaid
-        atomic.write_json(_made_path(res, phase, generation), {"proposals": made})
+        atomic.write_json(_made_path(res, phase, generation), {**(record or {}), "proposals": made})
         flow.show()
 
     return settle
@@ -133,20 +152,16 @@ def grow_pool(res: RunResources, generation: int) -> int:
     """Grow the pool to its target with proposals kept in flight; returns tokens."""
     ctx = res.ctx
     started = time.perf_counter()
-    made = _made(res, "seed_tasks", generation)
+    made = int(_made(res, "seed_tasks", generation)["proposals"])
     budget = max(0, ctx.task_rounds * ctx.task_batch - made)
     flow = Flow(f"gen {generation} seed_tasks", budget)
 
-    def full() -> bool:
-        return len(res.pool.active) >= ctx.pool_target
-
     def enough() -> bool:
-        """Full, or the proposals in flight will likely fill it (admission rate so far)."""
-        rate = (len(flow.admitted) + 1) / (flow.done + 2)
-        expected = len(res.pool.active) + rate * (flow.started - flow.done)
-        return expected >= ctx.pool_target or res.ledger.exhausted
+        return flow.will_fill(len(res.pool.active), ctx.pool_target) or res.ledger.exhausted
 
-    if full() or budget == 0:  # nothing to propose; the seeds alone may exceed the cap
+    if (
+        len(res.pool.active) >= ctx.pool_target or budget == 0
+    ):  # nothing to propose; the seeds alone may exceed the cap
         return _finish(res, flow, "seed_tasks", generation, started, Counter())
     pipeline = res.pipeline()
 
@@ -175,44 +190,66 @@ def grow_pool(res: RunResources, generation: int) -> int:
 
 
 def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> int:
-    """Retire impossible tasks, then adapt drawn parents with proposals in flight, trim."""
+    """Retire impossible tasks, adapt the drawn parents, refill, trim; returns tokens.
+
+    The ``adapt_parents`` drawn requests (the reference's rule) are made first; then,
+    while the active pool is short of ``pool_target`` (counting what is in flight at
+    the admission rate so far), refill requests (``task_phases.refill_request``), all
+    within ``adapt_budget`` proposals and with ``scientist_concurrency`` in flight.
+    """
+    ctx = res.ctx
     started = time.perf_counter()
-    made = _made(res, "adapt_tasks", generation)
-    retired: Counter[str] = Counter()
+    record = _made(res, "adapt_tasks", generation)
+    made = int(record["proposals"])
     rates = task_phases.pass_rates(res, archive)
-    if made == 0:
-        retired = task_phases.retire_impossible(res, rates)
-    rng = random.Random(derived_seed(res.ctx.random_seed, "adapt", generation))
-    requests = task_phases.draw_requests(res, rates, rng)[made:]
-    seeds = [
-        derived_seed(res.ctx.random_seed, "adapt", generation, made + k)
-        for k in range(len(requests))
-    ]
-    flow = Flow(f"gen {generation} adapt_tasks", len(requests))
+    if made == 0 and "retired" not in record:
+        record["retired"] = task_phases.retire_impossible(res, rates)
+        atomic.write_json(_made_path(res, "adapt_tasks", generation), record)
+    impossible: list[str] = list(record.get("retired") or [])
+    retired = Counter({"impossible": len(impossible)} if impossible else {})
+    rng = random.Random(derived_seed(ctx.random_seed, "adapt", generation))
+    drawn = task_phases.draw_requests(res, rates, rng)
+    parents = task_phases.refill_parents(res, rates, impossible)
+    budget = max(0, ctx.adapt_budget - made)
+    flow = Flow(f"gen {generation} adapt_tasks", budget)
     pipeline = res.pipeline()
     summary = pool_summary(res.pool.active_tasks())
 
+    def request(k: int) -> AdaptRequest:
+        """Proposal ``k`` of the phase: a drawn parent's, then a refill's."""
+        if k < len(drawn):
+            return drawn[k]
+        seed = derived_seed(ctx.random_seed, "refill", generation, k)
+        return task_phases.refill_request(res, parents, rates, random.Random(seed))
+
+    def stop() -> bool:
+        """Budget spent, or every drawn request made and the pool (likely) refilled."""
+        if res.ledger.exhausted:
+            return True
+        if made + flow.started < len(drawn):
+            return False
+        return not parents or flow.will_fill(len(res.pool.active), ctx.pool_target)
+
     async def propose(k: int) -> tuple[Any, AdaptRequest | None]:
         flow.started += 1
-        request = requests[k]
+        adapt = request(made + k)
         proposal = await pipeline.scientist.adapt(
-            request.task,
-            kind=request.kind,
-            pass_rate=request.pass_rate,
+            adapt.task,
+            kind=adapt.kind,
+            pass_rate=adapt.pass_rate,
             generation=generation,
-            rng=random.Random(seeds[k]),
             pool_summary=summary,
         )
-        return proposal, request
+        return proposal, adapt
 
-    settle = _settler(res, flow, "adapt_tasks", generation, made)
+    settle = _settler(res, flow, "adapt_tasks", generation, made, {"retired": impossible})
     res.run_async(
         pipeline.pipelined(
             propose,
-            count=len(requests),
-            concurrency=role_concurrency(res.ctx, "scientist"),
+            count=budget,
+            concurrency=role_concurrency(ctx, "scientist"),
             settle=settle,
-            stop=lambda: res.ledger.exhausted,
+            stop=stop,
         )
     )
     return _finish(res, flow, "adapt_tasks", generation, started, retired)

@@ -15,12 +15,12 @@ from typing import Any
 
 from acdc import atomic
 from acdc.agents.curator import draw_parents, impossible_tasks, over_cap
-from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind
+from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind, novel_kind
 from acdc.graphs.phases import derived_seed, scored_instances, skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.review import load_pending, review
 from acdc.tasks import Task, load_tasks, seed_tasks_dir
-from acdc.types import ExpertId
+from acdc.types import ExpertId, TaskId
 
 
 def load_seed_tasks(res: RunResources) -> None:
@@ -50,12 +50,15 @@ def grow_pool(res: RunResources, generation: int, batch_round: int) -> int:
 
 
 def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> int:
-    """Retire impossible tasks, adapt parents drawn by pass rate, trim; returns tokens.
+    """Retire impossible tasks, adapt parents drawn by pass rate, refill, trim; returns tokens.
 
     The reference's semantics (DESIGN.md section 4): every task no archive member passes
     leaves first (unless all would), so the pool cannot fill with dead tasks; parents
     are then drawn, with replacement, among tasks some member passes. A harder or
-    easier variant replaces its parent; a novel task joins beside it.
+    easier variant replaces its parent; a novel task joins beside it. Then refill
+    requests (:func:`refill_request`) for the places the pool lacks, within
+    ``adapt_budget``. This is the micro-batch path of a person's review; without one,
+    ``task_flow.adapt_pool`` keeps the proposals in flight instead.
     """
     started = time.perf_counter()
     pending = load_pending(res.run.root)
@@ -63,25 +66,32 @@ def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> i
     retired: Counter[str] = Counter()
     if pending is None:
         rates = pass_rates(res, archive)
-        retired = retire_impossible(res, rates)
+        impossible = retire_impossible(res, rates)
+        retired["impossible"] = len(impossible)
         rng = random.Random(derived_seed(res.ctx.random_seed, "adapt", generation))
         requests = draw_requests(res, rates, rng)
-        coro = res.pipeline().adapt(
-            requests, res.pool.active_tasks(), generation=generation, rng=rng
-        )
+        parents = refill_parents(res, rates, impossible)
+        need = res.ctx.pool_target - len(res.pool.active)
+        room = res.ctx.adapt_budget - len(requests)
+        for k in range(min(max(0, need), room) if parents else 0):
+            seed = derived_seed(res.ctx.random_seed, "refill", generation, k)
+            requests.append(refill_request(res, parents, rates, random.Random(seed)))
+        coro = res.pipeline().adapt(requests, res.pool.active_tasks(), generation=generation)
         candidates = res.run_async(coro)
-    return _admit(res, candidates, pending, "adapt_tasks", generation, started, retired)
+    return _admit(res, candidates, pending, "adapt_tasks", generation, started, +retired)
 
 
-def retire_impossible(res: RunResources, rates: dict[str, float]) -> Counter[str]:
-    """Retire every task no archive member passes (a variant gives its parent back)."""
-    retired: Counter[str] = Counter()
-    for task_id in impossible_tasks(res.pool.active_tasks(), rates):
+def retire_impossible(res: RunResources, rates: dict[str, float]) -> list[TaskId]:
+    """Retire every task no archive member passes (a variant gives its parent back).
+
+    Returns the retired tasks: the refill asks for easier variants of them.
+    """
+    retired = impossible_tasks(res.pool.active_tasks(), rates)
+    for task_id in retired:
         restored = res.pool.retire_impossible(
             task_id, "impossible: solved by no expert of the archive"
         )
         res.index.set_status(task_id, "retired")
-        retired["impossible"] += 1
         if restored is not None:
             res.index.set_status(restored, "active")
     return retired
@@ -94,9 +104,38 @@ def draw_requests(
     requests: list[AdaptRequest] = []
     for task in draw_parents(res.pool.active_tasks(), rates, res.ctx.adapt_parents, rng):
         rate = rates[task.id]
-        kind = adaptation_kind(rate, res.ctx.harder_pass_rate)
+        kind = adaptation_kind(rate, res.ctx.harder_pass_rate, res.ctx.novel_related_share, rng)
         requests.append(AdaptRequest(task, kind, rate, tuple(res.pool.lineage(task))))
     return requests
+
+
+def refill_parents(
+    res: RunResources, rates: dict[str, float], impossible: Sequence[TaskId]
+) -> list[Task]:
+    """The tasks a refill draws from: those some member passes, and those just retired.
+
+    A passed task parents a novel task (it grows the pool beside its parent); a task
+    just retired as impossible parents an easier variant (kind ``easier``, parent = the
+    retired task), so a weak archive gets a curriculum at its level instead of an empty
+    pool. The more the archive fails, the larger the easier share. When no task is
+    passed and none was retired (every evaluated task failed, so all stayed), the
+    failed ones parent easier variants in place.
+    """
+    passed = [t for t in res.pool.active_tasks() if rates.get(t.id, 0.0) > 0.0]
+    retired = [res.pool.get(task_id) for task_id in impossible]
+    if passed or retired:
+        return passed + retired
+    return [t for t in res.pool.active_tasks() if t.id in rates]
+
+
+def refill_request(
+    res: RunResources, parents: Sequence[Task], rates: dict[str, float], rng: random.Random
+) -> AdaptRequest:
+    """One refill proposal: a parent drawn uniformly from ``parents`` (see above)."""
+    task = rng.choice(list(parents))
+    rate = rates.get(task.id, 0.0)
+    kind = novel_kind(res.ctx.novel_related_share, rng) if rate > 0.0 else "easier"
+    return AdaptRequest(task, kind, rate, tuple(res.pool.lineage(task)))
 
 
 def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, float]:

@@ -25,15 +25,16 @@ def test_parents_are_drawn_only_among_tasks_someone_passes():
     rates = {a.id: 0.0, b.id: 0.25, c.id: 0.9}  # d has no evaluation yet
     drawn = draw_parents([a, b, c, d], rates, 200, random.Random(1))
     assert len(drawn) == 200 and {t.id for t in drawn} == {b.id, c.id}
-    kinds = Counter(adaptation_kind(rates[t.id], 0.5) for t in drawn)
-    assert set(kinds) == {"novel", "harder"}
+    rng = random.Random(5)
+    kinds = Counter(adaptation_kind(rates[t.id], 0.5, 0.8, rng) for t in drawn)
+    assert set(kinds) == {"novel_related", "novel_unrelated", "harder"}
 
 
 def test_easier_only_when_no_task_is_passed_and_unevaluated_tasks_are_never_drawn():
     a, b, c = SEEDS[:3]
     drawn = draw_parents([a, b, c], {a.id: 0.0, b.id: 0.0}, 50, random.Random(2))
     assert {t.id for t in drawn} == {a.id, b.id}
-    assert {adaptation_kind(0.0, 0.5)} == {"easier"}
+    assert {adaptation_kind(0.0, 0.5, 0.8, random.Random(6))} == {"easier"}
     assert draw_parents([c], {}, 5, random.Random(3)) == []
 
 
@@ -48,7 +49,8 @@ def test_a_population_that_passes_nothing_keeps_its_pool_and_asks_for_easier_var
     left = [t for t in (a, b, c) if t.id not in retired]
     drawn = draw_parents(left, rates, 20, random.Random(4))
     assert len(drawn) == 20 and {t.id for t in drawn} == {a.id, b.id}
-    assert {adaptation_kind(rates[t.id], 0.5) for t in drawn} == {"easier"}
+    rng = random.Random(7)
+    assert {adaptation_kind(rates[t.id], 0.5, 0.8, rng) for t in drawn} == {"easier"}
 
 
 def variant_of(parent: Task, new_id: str, kind: str = "harder") -> Task:

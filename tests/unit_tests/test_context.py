@@ -68,3 +68,22 @@ def test_unknown_settings_and_unparsable_environment_are_refused(
     monkeypatch.setenv("ACDC_MAX_LORAS", "many")
     with pytest.raises(ConfigError, match="max_loras"):
         Context()
+
+
+def test_the_old_novel_unrelated_share_is_read_as_its_complement_or_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    assert Context().novel_related_share == 0.8  # the reference's share of related requests
+    old = tmp_path / "old.yaml"
+    old.write_text("novel_unrelated_share: 0.8\n")
+    assert Context.load(old).novel_related_share == pytest.approx(0.2)
+    assert "write that instead" in caplog.text
+    both = tmp_path / "both.yaml"
+    both.write_text("novel_unrelated_share: 0.8\nnovel_related_share: 0.5\n")
+    with pytest.raises(ConfigError, match="give novel_related_share alone"):
+        Context.load(both)
+
+
+def test_the_adaptation_budget_holds_the_drawn_parents():
+    with pytest.raises(ConfigError, match="adapt_budget"):
+        Context(adapt_parents=10, adapt_budget=5)

@@ -109,7 +109,7 @@ def test_an_uncalibrated_judge_refuses_rubric_candidates_before_any_other_check(
         ctx = settings(stub)
         judge = Judge(caller_for(ctx, "judge", stub.url))
         caller = caller_for(ctx, "scientist", stub.url)
-        scientist = Scientist(caller, reflection_rounds=0, novel_unrelated_share=0.5)
+        scientist = Scientist(caller, reflection_rounds=0)
         refusing = TaskPipeline(scientist, judge, None, validate=False, rubric=False)  # type: ignore[arg-type]
         refused = asyncio.run(refusing._check(proposal, None))
         allowed = TaskPipeline(scientist, judge, None, validate=False)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import pytest
 from acdc.agents.judge import Judge, fence_safe
 from acdc.agents.scientist import Scientist
 from acdc.agents.structured import caller_for
+from acdc.agents.task_pipeline import adaptation_kind
 from acdc.context import Context
 from acdc.prompts.loader import PromptError, load_prompt
 from acdc.tasks import load_tasks, seed_tasks_dir
@@ -59,9 +60,7 @@ def ctx_for(stub: StubOpenAI, **overrides: object) -> Context:
 
 def scientist(stub: StubOpenAI, rounds: int = 0, **overrides: object) -> Scientist:
     ctx = ctx_for(stub, **overrides)
-    return Scientist(
-        caller_for(ctx, "scientist", stub.url), reflection_rounds=rounds, novel_unrelated_share=0.8
-    )
+    return Scientist(caller_for(ctx, "scientist", stub.url), reflection_rounds=rounds)
 
 
 def judge(stub: StubOpenAI) -> Judge:
@@ -122,24 +121,32 @@ def test_a_draft_that_breaks_task_rules_is_rejected():
     assert proposal.task is None and "invalid task draft" in proposal.reason
 
 
-def test_adapt_harder_names_the_parent_and_novel_mostly_asks_for_unrelated_tasks():
+def test_adapt_harder_names_the_parent_and_novel_kinds_pick_their_prompts():
     parent = load_tasks(seed_tasks_dir())[0]
     with StubOpenAI([], default=json.dumps(DRAFT)) as stub:
         sci = scientist(stub)
-        rng = random.Random(0)
-        harder = asyncio.run(
-            sci.adapt(parent, kind="harder", pass_rate=0.75, generation=2, rng=rng)
+        harder = asyncio.run(sci.adapt(parent, kind="harder", pass_rate=0.75, generation=2))
+        related = asyncio.run(sci.adapt(parent, kind="novel_related", pass_rate=0.3, generation=2))
+        unrelated = asyncio.run(
+            sci.adapt(parent, kind="novel_unrelated", pass_rate=0.3, generation=2)
         )
-        novel = [
-            asyncio.run(sci.adapt(parent, kind="novel", pass_rate=0.3, generation=2, rng=rng))
-            for _ in range(20)
-        ]
         prompts = stub.prompts()
     assert harder.task is not None and harder.task.parent_id == parent.id
     assert harder.task.adaptation == "harder" and "75%" in prompts[0] and "HARDER" in prompts[0]
-    unrelated = sum("ONE new task" in p for p in prompts[1:])
-    assert 12 <= unrelated <= 19  # about 80 % of 20
-    assert all(p.task is not None and p.task.adaptation == "novel" for p in novel)
+    assert "NOVEL task" in prompts[1] and "ONE new task" not in prompts[1]
+    assert "ONE new task" in prompts[2]
+    assert all(p.task is not None and p.task.adaptation == "novel" for p in (related, unrelated))
+
+
+def test_novel_requests_go_mostly_to_the_related_prompt_as_in_the_reference():
+    rng = random.Random(0)
+    kinds = Counter(
+        adaptation_kind(0.3, 0.5, Context().novel_related_share, rng) for _ in range(500)
+    )
+    assert set(kinds) == {"novel_related", "novel_unrelated"}
+    assert 0.75 <= kinds["novel_related"] / 500 <= 0.85  # the default sends 80 % to related
+    assert adaptation_kind(0.8, 0.5, 0.8, rng) == "harder"
+    assert adaptation_kind(0.0, 0.5, 0.8, rng) == "easier"
 
 
 def test_judge_grades_with_reasoning_and_fences_the_response():

@@ -137,3 +137,17 @@ def test_a_choice_grader_refuses_the_non_answer_and_code_references_are_submissi
 def test_the_bundled_seed_tasks_pass_their_own_graders():
     failing = {t.id: verify_task(t).reason for t in load_tasks(seed_tasks_dir())}
     assert all(verify_task(t).ok for t in load_tasks(seed_tasks_dir())), failing
+
+
+def test_a_reviewers_edit_that_breaks_the_grader_is_verified_again_and_refused():
+    from acdc.graphs.review import apply_decision
+
+    sound = numeric(["12", "7", "3.5"], ["13", "8", "35"])
+    assert verify_task(sound).ok
+    broken = sound.model_dump(mode="json")["instances"]
+    broken[1]["reference"] = "8"  # now equal to its own wrong answer: the grader cannot tell
+    renamed = {"name": "Renamed by a person"}
+    admitted, rejected = apply_decision([sound], {"edit": {sound.id: {"instances": broken}}})
+    assert admitted == [] and "fails verification" in rejected[sound.id]
+    admitted, rejected = apply_decision([sound], {"edit": {sound.id: renamed}})
+    assert rejected == {} and admitted[0].name == "Renamed by a person"
