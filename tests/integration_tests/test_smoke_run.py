@@ -33,11 +33,12 @@ def test_smoke_run_survives_a_killed_server_and_completes(tmp_path: Path, seed_c
         "--runs-dir", str(tmp_path),
         "--cache-dir", str(seed_cache),
         "--vllm-port", str(free_port()),
-        # The pool starts as the 10 seed tasks (no scientist proposals at generation 0)
-        # and two adaptation parents write the only proposals: each 135M proposal is
+        # The pool starts as the seed tasks (no scientist proposals at generation 0)
+        # and two adaptation parents and one refill write the only proposals: each 135M proposal is
         # minutes on 2 cores, and test_roles_live covers the scientist's output itself.
         "--initial-pool", "10",
         "--adapt-parents", "2",
+        "--adapt-budget", "3",  # one refill proposal at most
         "--judge-calibration-size", "4",
     ]  # fmt: skip
     log = (tmp_path / "run.log").open("wb")
