@@ -7,7 +7,8 @@ judge's review and the curator, and every ``adapt_every`` generations ``adapt_pa
 candidates are written and the survivors answer the admitted ones. The planner walks
 the run generation by generation, because the pool it evaluates on changes at each
 adaptation: tasks no archive member passes are retired (a weak seed loses most of its
-pool at the first adaptation) and admitted variants replace their parents or join.
+pool at the first adaptation), admitted variants replace their parents or join, and
+refill proposals (within ``adapt_budget``) bring the pool back towards its target.
 
 Tokens per call, acceptance rates and the pool's retirement come from a previous run's
 ``metrics.jsonl`` when one is given (measured), else from :data:`ASSUMED`. Time is
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.context import Context
+from acdc.tasks import seed_tasks_dir
 
 ROLES = ("subjects", "judge", "scientist", "curator")
 
@@ -38,7 +40,6 @@ ASSUMED: dict[str, float] = {
     "joining_share": 0.5,  # admitted variants that join the pool (not replacing a parent)
     "rubric_share": 0.1,  # evaluations graded by the judge (1 of the 10 seed tasks)
     "instances": 4.5,  # scored instances per task when all are scored (seed mean)
-    "seed_tasks": 10.0,  # hand-written tasks the pool starts from
     "sanity_prompts": 3.0,  # gibberish-check prompts per child (prompts/sanity_check.txt)
 }
 
@@ -219,9 +220,10 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
     joining_share = a["joining_share"] if m.joining_share is None else m.joining_share
 
     # Pool growth before generation 1, bounded by task_rounds micro-batches.
-    wanted = max(0.0, ctx.initial_pool - a["seed_tasks"])
+    seed_tasks = _seed_task_count(ctx)
+    wanted = max(0.0, ctx.initial_pool - seed_tasks)
     growth = min(math.ceil(wanted / create_rate), ctx.task_batch * ctx.task_rounds)
-    pool = int(min(ctx.pool_max, a["seed_tasks"] + growth * create_rate))
+    pool = int(min(ctx.pool_max, seed_tasks + growth * create_rate))
     if pool < ctx.initial_pool:
         cap = (
             f"pool_max {ctx.pool_max}"
@@ -285,14 +287,20 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
         adapts = g % ctx.adapt_every == 0
         evaluated_on = active
         if adapts:
-            admitted = ctx.adapt_parents * adapt_rate
-            parts += [
-                candidates(ctx.adapt_parents, adapt),
-                evaluations((ctx.archive_size + seeds) * admitted * instances),
-            ]
             # "Unless all would go": at least one task survives the retirement.
             kept = max(1.0, active * (1.0 - retired_share))
-            active = min(float(ctx.pool_max), kept + admitted * joining_share)
+            joined = ctx.adapt_parents * adapt_rate * joining_share
+            active = min(float(ctx.pool_max), kept + joined)
+            # The refill: proposals until the pool is back at its target, within budget.
+            short = max(0.0, ctx.pool_target - active)
+            room = float(ctx.adapt_budget - ctx.adapt_parents)
+            refills = min(room, short / adapt_rate) if adapt_rate > 0 else room
+            active = min(float(ctx.pool_max), active + refills * adapt_rate)
+            proposals = ctx.adapt_parents + refills
+            parts += [
+                candidates(proposals, adapt),
+                evaluations((ctx.archive_size + seeds) * proposals * adapt_rate * instances),
+            ]
         generations.append(Generation(g, evaluated_on, adapts, _merge(*parts)))
     total = _merge(*(gen.loads for gen in generations))
     adaptations = sum(gen.adapts for gen in generations)
@@ -310,6 +318,12 @@ def plan(ctx: Context, measured: Measured | None = None) -> Plan:
             f"(retired share {retired_share:.2f} of the pool per adaptation)"
         )
     return Plan(generations, total, pool, adaptations, notes)
+
+
+def _seed_task_count(ctx: Context) -> int:
+    """Hand-written tasks the pool starts from: the files of the run's seed task folder."""
+    folder = Path(ctx.seed_tasks_dir) if ctx.seed_tasks_dir else seed_tasks_dir()
+    return len(list(folder.glob("*.json")))
 
 
 def _calibration_pairs(ctx: Context) -> float:

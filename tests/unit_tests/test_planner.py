@@ -9,6 +9,7 @@ import pytest
 from acdc.cli import main
 from acdc.context import Context
 from acdc.planner import ASSUMED, measure, plan
+from acdc.tasks import load_tasks, seed_tasks_dir
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -40,13 +41,15 @@ def test_each_bundled_config_validates_and_adds_up(
 def test_smoke_counts_follow_the_loop(capsys: pytest.CaptureFixture[str]) -> None:
     data = run_plan(capsys, "--config", str(CONFIGS / "smoke.yaml"))
     first, second = (g["roles"] for g in data["per_generation"][:2])  # type: ignore[index]
-    # 1 seed + 2 bred + 2 children answer 12 tasks x 3 instances, plus 3 sanity prompts
-    # for each of the 4 bred experts; the next generation: the 2 children, then (it
-    # adapts) the archive of 3 and the seed answer the 3 x 0.5 admitted variants.
-    assert first["subjects"]["calls"] == 5 * 12 * 3 + 4 * 3
-    assert second["subjects"]["calls"] == 2 * 12 * 3 + 2 * 3 + 4 * 1.5 * 3
-    # The pool grows from 10 seed tasks to 12: 2 / 0.5 acceptance = 4 scientist calls.
-    assert first["scientist"]["calls"] == 4
+    seeds = len(load_tasks(seed_tasks_dir()))
+    assert seeds > 8  # more bundled seed tasks than the smoke pool's target: no growth
+    # 1 seed + 2 bred + 2 children answer the seed tasks x 3 instances, plus 3 sanity
+    # prompts for each of the 4 bred experts; the next generation: the 2 children, then
+    # (it adapts) the archive of 3 and the seed answer the 3 x 0.5 admitted variants.
+    assert first["subjects"]["calls"] == 5 * seeds * 3 + 4 * 3
+    assert second["subjects"]["calls"] == 2 * seeds * 3 + 2 * 3 + 4 * 1.5 * 3
+    assert first["scientist"]["calls"] == 0
+    assert second["scientist"]["calls"] == 3  # the drawn parents; the pool needs no refill
     assert "hours" not in data  # no throughput given
 
 
@@ -100,8 +103,9 @@ def test_a_previous_run_gives_the_tokens_per_call(tmp_path: Path) -> None:
     sanity = (ctx.initial_population + ctx.children_per_generation) * ASSUMED["sanity_prompts"]
     assert subjects.completion_tokens == pytest.approx((subjects.calls - sanity) * 40 + sanity * 48)
     scientist = first["scientist"]
-    assert scientist.calls == 40  # (20 - 10) / 0.25 candidates, one call each
-    assert scientist.prompt_tokens + scientist.completion_tokens == pytest.approx(40 * 1000)
+    drafts = (20 - len(load_tasks(seed_tasks_dir()))) / 0.25  # from the seed tasks to 20
+    assert scientist.calls == drafts  # one call each
+    assert scientist.prompt_tokens + scientist.completion_tokens == pytest.approx(drafts * 1000)
     # The adaptation's candidates cost what the measured adaptation's did.
     adapting = second["scientist"]
     assert adapting.calls == ctx.adapt_parents
@@ -115,7 +119,7 @@ def test_a_previous_run_gives_the_tokens_per_call(tmp_path: Path) -> None:
     )
 
 
-def test_a_pool_that_loses_its_tasks_is_planned_smaller_after_each_adaptation(
+def test_a_pool_that_loses_its_tasks_is_refilled_within_the_adaptation_budget(
     tmp_path: Path,
 ) -> None:
     # A weak seed: 13 of 15 tasks retired at the adaptation, 2 admitted, both joining.
@@ -129,15 +133,26 @@ def test_a_pool_that_loses_its_tasks_is_planned_smaller_after_each_adaptation(
     measured = measure(tmp_path)
     assert measured.retired_share == pytest.approx(13 / 15)
     assert measured.joining_share == 1.0
-    ctx = Context(generations=4, adapt_every=2, initial_pool=15, instances_per_task=3)
-    weak, kept = plan(ctx, measured), plan(ctx)
+    base = {"generations": 4, "adapt_every": 2, "initial_pool": 15, "instances_per_task": 3}
+    # 4 refill proposals at most: the pool comes back only part of the way.
+    tight = Context(**base, adapt_parents=16, adapt_budget=20)  # type: ignore[arg-type]
+    ample = Context(**base, adapt_parents=16, adapt_budget=64)  # type: ignore[arg-type]
+    weak, refilled, kept = plan(tight, measured), plan(ample, measured), plan(tight)
     pools = [round(g.pool, 2) for g in weak.generations]
-    # Generation 3 evaluates on what survived generation 2's adaptation.
-    survived = 15 * (1 - 13 / 15) + ctx.adapt_parents / 3
-    assert pools[:3] == [15, 15, round(survived, 2)]
+    # Generation 3 evaluates on what survived generation 2's adaptation and the refill.
+    survived = 15 * (1 - 13 / 15) + 16 / 3
+    assert pools[:3] == [15, 15, round(survived + 4 / 3, 2)]
+    calls = 1 + tight.reflection_rounds  # scientist calls per proposal
+    assert weak.generations[1].loads["scientist"].calls == 20 * calls
     later = [g.loads["subjects"].calls for g in weak.generations]
-    sanity = ctx.children_per_generation * ASSUMED["sanity_prompts"]
-    assert later[2] == pytest.approx(ctx.children_per_generation * survived * 3 + sanity)
+    sanity = tight.children_per_generation * ASSUMED["sanity_prompts"]
+    evaluated_on = weak.generations[2].pool
+    assert later[2] == pytest.approx(tight.children_per_generation * evaluated_on * 3 + sanity)
+    # With room in the budget the pool is back at its target, at the proposals it takes.
+    assert round(refilled.generations[2].pool, 2) == 15
+    refills = (15 - survived) * 3
+    scientist = refilled.generations[1].loads["scientist"].calls
+    assert scientist == pytest.approx((16 + refills) * calls)
     # Assumed rates retire nothing: the same config keeps its pool (and costs more).
     assert [g.pool for g in kept.generations][2] > pools[2]
     assert kept.total["subjects"].calls > weak.total["subjects"].calls
