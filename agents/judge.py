@@ -2,8 +2,8 @@
 
 Subject text, task fields and questions are untrusted: each is quoted in tags the
 prompt declares to be data, through :mod:`acdc.agents.fences` (normalised, ``<`` and
-``>`` escaped, long responses cut to head and tail), so no spelling of a tag inside it
-can end the fence early.
+``>`` and their lookalikes escaped, every field capped after escaping), so no spelling
+of a tag inside it can end the fence early and no field can bloat the prompt.
 """
 
 import random
@@ -26,7 +26,7 @@ PROMPTS: dict[str, set[str]] = {
 
 def fence_safe(text: str) -> str:
     """Untrusted text ready to quote in a fence (no cap); see :func:`fences.fence`."""
-    return fence(text)
+    return fence(text, 0)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,12 @@ which keeps the limits and the scrubbed environment but not the isolation.
 
 The supervisor and the worker each leave the caller's session and are undumpable, so
 the code can neither ``killpg`` the host's process group nor ptrace its supervisor.
+The supervisor blocks every signal and, isolated, is pid 1 of its namespace, so no
+signal the code (or a program it runs) sends can end it: whatever the code does ends
+as the code's own failure, never ``sandbox_error``. The supervisor's line reaches the
+host on a pipe the worker closes before the code exists, marked with a per-call nonce
+that travels on a pipe of its own and that the worker wipes from its memory first.
+All text that comes back is valid UTF-8 (:func:`valid_text`).
 One memory and process ceiling holds for the whole call tree: a cgroup per call where
 one can be made (:mod:`acdc.agents.sandbox_cgroup`), else per-process limits with at
 most ``processes`` (2) processes. Everything the child reports is validated here as
@@ -239,6 +245,10 @@ def _run(
     nonce = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="acdc-sandbox-") as root:
         read_fd, write_fd = os.pipe()
+        # The nonce travels apart from the request, which the worker keeps in memory.
+        nonce_fd, nonce_write = os.pipe()
+        os.write(nonce_write, nonce.encode())
+        os.close(nonce_write)
         isolate = None
         if mode is not None:
             # A fresh uid per call: nothing on the host belongs to it, and its process
@@ -246,7 +256,7 @@ def _run(
             uid = 100_000 + secrets.randbelow(1 << 30) if mode == "unshare" else None
             isolate = {"binds": _binds(), "uid": uid, "tmpfs_bytes": limits.tmpfs_bytes}
         request = {
-            "nonce": nonce,
+            "nonce_fd": nonce_fd,
             "code": code,
             "instance": instance,
             "submission": submission,
@@ -281,7 +291,7 @@ def _run(
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                pass_fds=(write_fd,),
+                pass_fds=(write_fd, nonce_fd),
                 env=env,
                 cwd=root,
                 start_new_session=True,  # its own process group, killed as one
@@ -293,6 +303,7 @@ def _run(
             return SandboxResult(None, "sandbox_error", f"cannot start the sandbox: {exc}", mode)
         finally:
             os.close(write_fd)
+            os.close(nonce_fd)
         try:
             timed_out = _wait(process, json.dumps(request).encode(), limits.wall_seconds)
             raw = _drain(read_fd)
@@ -381,33 +392,41 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def valid_text(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates (from JSON escapes) become U+FFFD.
+
+    Every text from the sandbox passes here before it reaches a record, which a lone
+    surrogate would break (``str.encode`` refuses it).
+    """
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _interpret(raw: bytes, nonce: str, returncode: int, mode: Isolation | None) -> SandboxResult:
     """Turn the child's result line (or its absence) into a validated result.
 
     The line is checked as untrusted input (shape, types, a finite score, a kind from
     the child's closed list, a short detail) although only the supervisor writes it.
+    Bytes that are not UTF-8 are replaced, never refused.
     """
     try:
-        outcome = json.loads(raw.decode())
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        outcome = json.loads(raw.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
         outcome = None
     if not isinstance(outcome, dict) or outcome.get("nonce") != nonce:
-        # The supervisor reports whatever the code does, so this is the sandbox itself
-        # failing, e.g. unshare refused by the kernel.
-        detail = f"the sandbox exited with status {returncode} without a valid result"
-        return SandboxResult(None, "sandbox_error", detail, mode)
+        return _no_outcome(returncode, mode)
     ok = outcome.get("ok")
     if ok is False:
         kind, text = outcome.get("kind"), outcome.get("detail")
         if kind not in _CHILD_KINDS or not isinstance(text, str):
             return SandboxResult(
-                None, "sandbox_error", f"malformed failure {str(kind)[:80]!r}", mode
+                None, "sandbox_error", valid_text(f"malformed failure {str(kind)[:80]!r}"), mode
             )
         failure: FailureKind = kind
-        return SandboxResult(None, failure, text[-_DETAIL_CHARS:], mode)
+        return SandboxResult(None, failure, valid_text(text[-_DETAIL_CHARS:]), mode)
     value = outcome.get("score")
     if ok is not True or isinstance(value, bool) or not isinstance(value, int | float):
-        return SandboxResult(None, "bad_return", f"invalid score {str(value)[:80]!r}", mode)
+        shown = valid_text(f"invalid score {str(value)[:80]!r}")
+        return SandboxResult(None, "bad_return", shown, mode)
     try:
         number = float(value)
     except OverflowError:
@@ -421,3 +440,26 @@ def _interpret(raw: bytes, nonce: str, returncode: int, mode: Isolation | None) 
     score = min(1.0, max(0.0, number))
     detail = "" if score == number else f"score {number!r} clamped to {score}"
     return SandboxResult(score, None, detail, mode)
+
+
+def _no_outcome(returncode: int, mode: Isolation | None) -> SandboxResult:
+    """No valid supervisor line: the sandbox failed, unless the code killed its supervisor.
+
+    Isolated, the supervisor is pid 1 of its namespace and the code cannot end it, so
+    this is the sandbox itself failing (e.g. unshare refused by the kernel). Unisolated,
+    the code runs as the supervisor's user and can SIGKILL it: a death by a signal the
+    host did not send is then the code's failure.
+    """
+    if mode is None and returncode < 0:
+        name = _signal_name(-returncode)
+        detail = f"the supervisor was killed by {name} (unisolated code can signal it)"
+        return SandboxResult(None, "crashed", detail, mode)
+    detail = f"the sandbox exited with status {returncode} without a valid result"
+    return SandboxResult(None, "sandbox_error", detail, mode)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

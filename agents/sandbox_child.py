@@ -12,7 +12,16 @@ code. The supervisor owns the outcome pipe and runs no untrusted code. The worke
 reports to it on a second pipe that the code can write too (same process), so the
 supervisor treats that line as untrusted: it accepts only a finite score or a failure
 kind from a closed list (never ``sandbox_error``, which only the supervisor reports) with
-a short detail, and anything else becomes ``crashed``.
+a short detail, and anything else becomes ``crashed``. That line is the score code's own
+voice (it chooses its score anyway); the supervisor's line to the host is not: the
+worker closes that pipe before the code exists, and the run's nonce, which marks the
+supervisor's line, is read into a buffer the worker wipes first, so no copy of it is
+left in the code's memory.
+
+Signals: the supervisor blocks every signal it can. Isolated, it is pid 1 of its pid
+namespace, where SIGKILL and SIGSTOP from inside are dropped by the kernel, so nothing
+the code sends ends it; however the worker dies (any signal number), the supervisor
+reports it as the code's failure.
 
 Score code gets ``run_submission(source, stdin="", timeout=2.0)``: it runs a subject's
 program in a fresh interpreter in its own session, with no descriptor of the worker's
@@ -54,6 +63,7 @@ _PR_CAP_AMBIENT = 47
 _PR_CAP_AMBIENT_CLEAR_ALL = 4
 _CAPABILITY_VERSION_3 = 0x20080522
 _DETAIL_CHARS = 2000
+_NONCE_BYTES = 32
 _MAX_OUTCOME_BYTES = 16 * 1024
 _WORKER_KINDS = ("timeout", "memory", "crashed", "bad_return")
 """Failures the worker may report; ``sandbox_error`` is the supervisor's alone."""
@@ -342,6 +352,7 @@ def _work(request: dict[str, Any], out_fd: int) -> None:
     """The worker process: run the code, report to the supervisor, exit; never returns."""
     pid = os.getpid()
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())  # the supervisor's block is its own
         _detach()
         signal.signal(signal.SIGXCPU, _on_sigxcpu)
         # A write past RLIMIT_FSIZE then fails with an OSError instead of killing silently.
@@ -397,15 +408,17 @@ def _validate(raw: bytes) -> dict[str, Any] | None:
     return _failure(kind, detail)
 
 
-def _supervise(request: dict[str, Any], result_fd: int) -> dict[str, Any]:
+def _supervise(request: dict[str, Any], result_fd: int, nonce: bytearray) -> dict[str, Any]:
     """Fork the worker and explain how it ended, even when it was killed outright.
 
-    The worker never holds the result pipe, and the supervisor (pid 1 of the namespace)
+    The worker never holds the result pipe nor the nonce (it wipes its copy of the
+    buffer before the code is compiled), and the supervisor (pid 1 of the namespace)
     runs no untrusted code, so a SIGKILL at the hard CPU limit is still reported.
     """
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
+        nonce[:] = bytes(len(nonce))
         os.close(read_fd)
         os.close(result_fd)
         _work(request, write_fd)
@@ -422,9 +435,25 @@ def _supervise(request: dict[str, Any], result_fd: int) -> dict[str, Any]:
         cpu = usage.ru_utime + usage.ru_stime
         if signum in (signal.SIGKILL, signal.SIGXCPU) and cpu >= request["limits"]["cpu_seconds"]:
             return _failure("timeout", f"killed at the CPU time limit after {cpu:.1f} s of CPU")
-        return _failure("crashed", f"killed by signal {signal.Signals(signum).name}")
+        return _failure("crashed", f"killed by signal {_signal_name(signum)}")
     code = os.waitstatus_to_exitcode(status)
     return _failure("crashed", f"the score code ended the process with exit status {code}")
+
+
+def _signal_name(signum: int) -> str:
+    """``SIGKILL``, or ``40`` for a number without a name (real-time signals)."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+def _read_nonce(fd: int) -> bytearray:
+    """The run's nonce, read straight into a buffer (no immutable copy to outlive a wipe)."""
+    buffer = bytearray(_NONCE_BYTES)
+    os.readv(fd, [buffer])
+    os.close(fd)
+    return buffer
 
 
 def _drain(fd: int) -> bytes:
@@ -446,8 +475,13 @@ def _drain(fd: int) -> bytes:
 def main() -> None:
     """Read the request from stdin, run it, write one JSON line to the result pipe."""
     global _PYTHON
+    # Before any untrusted code exists: nothing the code sends (SIGINT raised
+    # KeyboardInterrupt here) may end the supervisor. SIGKILL and SIGSTOP cannot be
+    # blocked; inside the pid namespace the kernel drops them for pid 1.
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     request = json.loads(sys.stdin.buffer.read())
     result_fd = int(request["result_fd"])
+    nonce = _read_nonce(int(request["nonce_fd"]))
     _PYTHON = request["python"]
     try:
         _confine(request)
@@ -456,8 +490,11 @@ def main() -> None:
     except BaseException:
         outcome = _failure("sandbox_error", "setup failed: " + traceback.format_exc())
     else:
-        outcome = _supervise(request, result_fd)
-    outcome["nonce"] = request["nonce"]
+        try:
+            outcome = _supervise(request, result_fd, nonce)
+        except BaseException:  # a bug here, not the code's doing: say so
+            outcome = _failure("sandbox_error", "supervisor failed: " + traceback.format_exc())
+    outcome["nonce"] = nonce.decode("ascii", "replace")
     os.write(result_fd, _outcome_line(outcome))
     os.close(result_fd)
 

@@ -5,6 +5,7 @@ isolation mechanism and are skipped, with the reason, where there is none.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import socket
@@ -518,3 +519,119 @@ def test_unisolated_runs_still_scrub_the_environment_and_limit_cpu(
         define("while True:\n    pass"), INSTANCE, "x", limits=LIMITS, allow_unisolated=True
     )
     assert loop.failure == "timeout"
+
+
+# --- signals, the run nonce and unencodable text (issue 20) ---------------------------
+# Each of these failed before issue 20 (checked by running them on the old sandbox).
+
+EVERY_SIGNAL = (
+    "for s in range(1, 65):\n    try:\n        os.kill(PID, s)\n    except OSError:\n        pass"
+)
+
+
+def test_every_signal_the_code_sends_its_supervisor_leaves_the_grade_its_own(mode: str):
+    body = EVERY_SIGNAL.replace("PID", "os.getppid()") + "\ntime.sleep(0.3)\nreturn 0.5"
+    result = run(define(body, "import os, time"))
+    assert (result.score, result.failure) == (0.5, None), result
+
+
+def test_a_submission_that_interrupts_the_supervisor_fails_its_own_grade(mode: str):
+    task = load_seed("seed-code-write-function")
+    instance = {i["id"]: i for i in task["instances"]}["palindrome"]  # type: ignore[attr-defined]
+    submission = (
+        "```python\nimport os, signal, time\nos.kill(1, signal.SIGINT)\ntime.sleep(0.3)\n```"
+    )
+    limits = SandboxLimits(cpu_seconds=3, wall_seconds=15)
+    result = run_score(str(task["score_code"]), instance, submission, limits=limits)
+    assert (result.score, result.failure) == (0.0, None), result
+
+
+@pytest.mark.parametrize("signum", [34, 40, 64], ids=["SIGRTMIN", "SIGRTMIN+6", "SIGRTMAX"])
+def test_code_killed_by_a_realtime_signal_is_a_crash_not_a_sandbox_error(mode: str, signum: int):
+    result = run(define(f"os.kill(os.getpid(), {signum})\ntime.sleep(1)", "import os, time"))
+    assert result.failure == "crashed", result
+    assert f"signal {signum}" in result.detail or "SIGRT" in result.detail, result
+
+
+NONCE = "5eed" * 8
+FIND_NONCE = """
+import gc, hashlib, re, sys
+
+WANTED = HASH  # the code holds the nonce's hash only, so finding the hash proves nothing
+HEX = re.compile("(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
+
+
+def found(text):
+    return any(hashlib.sha256(m.encode()).hexdigest() == WANTED for m in HEX.findall(text))
+
+
+def score(instance, submission):
+    texts = []
+    for obj in gc.get_objects():
+        try:
+            texts.append(repr(obj))
+        except Exception:
+            pass
+    frame = sys._getframe(1)
+    while frame is not None:
+        texts.append(repr(frame.f_locals))
+        frame = frame.f_back
+    return 1.0 if any(found(t) for t in texts) else 0.0
+"""
+
+
+def test_the_code_cannot_read_the_nonce_that_marks_the_supervisor_line(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(sandbox.secrets, "token_hex", lambda n=None: NONCE)
+    wanted = hashlib.sha256(NONCE.encode()).hexdigest()
+    result = run(FIND_NONCE.replace("HASH", repr(wanted)))
+    assert (result.score, result.failure) == (0.0, None), result
+
+
+def test_unencodable_text_from_the_sandbox_is_stored_as_valid_utf8(mode: str):
+    result = run(define("raise ValueError('lone ' + chr(0xDC80) + chr(0xD800) + ' surrogates')"))
+    assert result.failure == "crashed", result
+    assert "lone \ufffd" in result.detail
+    result.detail.encode("utf-8")  # strict: raises on a lone surrogate
+    json.dumps(dataclasses.asdict(result), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"ok": false, "kind": "crashed", "detail": "a \\udc80 b", "nonce": "N"}',
+        b'{"ok": false, "kind": "crashed", "detail": "a \xff\xfe b", "nonce": "N"}',
+    ],
+)
+def test_the_host_replaces_unencodable_text_in_the_supervisor_line(raw: bytes):
+    result = sandbox._interpret(raw, "N", 0, "unshare")
+    assert result.failure == "crashed"
+    assert "\ufffd" in result.detail
+    result.detail.encode("utf-8")
+
+
+def test_unisolated_code_that_signals_its_supervisor_fails_its_own_grade(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(sandbox, "isolation", lambda: None)
+    interrupted = run_score(
+        define(
+            "os.kill(os.getppid(), signal.SIGINT)\ntime.sleep(0.3)\nreturn 0.5",
+            "import os, signal, time",
+        ),
+        INSTANCE,
+        "x",
+        limits=LIMITS,
+        allow_unisolated=True,
+    )
+    assert (interrupted.score, interrupted.failure) == (0.5, None), interrupted
+    killed = run_score(
+        define("os.kill(os.getppid(), signal.SIGKILL)\ntime.sleep(1)", "import os, signal, time"),
+        INSTANCE,
+        "x",
+        limits=LIMITS,
+        allow_unisolated=True,
+    )
+    assert killed.failure == "crashed", killed
+    assert "SIGKILL" in killed.detail
