@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from acdc import setting_bounds
 from acdc.context import ConfigError, Context, parse_value
 
 log = logging.getLogger("acdc")
@@ -37,6 +38,22 @@ def _add_context_options(parser: argparse.ArgumentParser) -> None:
 def _option_parser(name: str, hint: Any) -> Callable[[str], Any]:
     """Parse one option's raw string as the type of its Context field."""
     return lambda raw: parse_value(name, hint, raw)
+
+
+def _count(setting: str, low: int = 0) -> Callable[[str], int]:
+    """Parse a command's own integer option, within ``low`` and the bound of ``setting``."""
+    high = setting_bounds.int_max(setting)
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {raw[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high:,}, got {raw[:40]}")
+        return value
+
+    return parse
 
 
 def _context(args: argparse.Namespace) -> Context:
@@ -300,22 +317,31 @@ def build_parser() -> argparse.ArgumentParser:
             child.add_argument("--name", help="name of that seed adapter (with --from-data)")
         if name == "breed":
             child.add_argument("--parents", nargs="+", required=True, help="parent expert ids")
-            child.add_argument("--seed", type=int, default=0, help="random seed of this child")
-            child.add_argument("--generation", type=int, default=1, help="generation number")
+            child.add_argument(
+                "--seed", type=_count("random_seed"), default=0, help="random seed of this child"
+            )
+            child.add_argument(
+                "--generation", type=_count("generations"), default=1, help="generation number"
+            )
         if name == "run":
             child.add_argument("--resume", metavar="RUN_ID", help="continue this run")
             child.add_argument(
                 "--fork", metavar="RUN_ID", help="start a new run (--run-id) from this run's state"
             )
             child.add_argument(
-                "--at-generation", type=int, metavar="K", help="the generation --fork starts after"
+                "--at-generation",
+                type=_count("generations"),
+                metavar="K",
+                help="the generation --fork starts after",
             )
         if name == "report":
             child.add_argument("run", help="run folder")
         if name == "serve":
             child.add_argument("--experts", nargs="*", help="experts to load (default: all)")
         if name == "plan":
-            child.add_argument("--gpus", type=int, default=1, help="GPUs serving the run")
+            child.add_argument(
+                "--gpus", type=_count("gpus", 1), default=1, help="GPUs serving the run"
+            )
             child.add_argument(
                 "--gpu-tokens-per-s", type=float, help="generated tokens per second per GPU"
             )
@@ -329,10 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "taskforce":
             child.add_argument("--host", default="127.0.0.1", help="address to listen on")
-            child.add_argument("--port", type=int, default=8012, help="port to listen on")
+            child.add_argument(
+                "--port", type=_count("taskforce_port", 1), default=8012, help="port to listen on"
+            )
         if name == "eval":
             child.add_argument("--benchmark", required=True, help="JSONL benchmark file")
-            child.add_argument("--n", type=int, help="task force size (default: taskforce_size)")
+            child.add_argument(
+                "--n",
+                type=_count("taskforce_size", 1),
+                help="task force size (default: taskforce_size)",
+            )
         child.set_defaults(func=func)
     return parser
 
@@ -349,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         args.func(args)
-    except (ConfigError, FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
+    except (ConfigError, OSError, KeyError, ValueError, RuntimeError) as err:
         log.error("%s", err)
         sys.exit(2)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-import yaml
+from acdc import safe_files, setting_bounds
 
 ENV_PREFIX = "ACDC_"
 
@@ -35,17 +35,17 @@ class ConfigError(ValueError):
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """The ``field: value`` mapping of a YAML file; ConfigError (naming file, line) if not."""
+    """The ``field: value`` mapping of a YAML file; ConfigError (naming file, line) if not.
+
+    Read with the caps of :mod:`acdc.safe_files` (size, alias expansion, nesting).
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {path} does not exist", "config")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"{path}:{where} not valid YAML: {problem}", "config") from None
+        loaded = safe_files.load_yaml(path, "config file")
+    except safe_files.InputFileError as err:
+        raise ConfigError(str(err), "config") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
@@ -656,7 +656,8 @@ class Context:
             except (TypeError, ValueError) as err:
                 raise ConfigError(f"{name}: prices must be numbers") from err
             if len(price) not in (0, 2) or any(v < 0 for v in price):
-                raise ConfigError(f"{name} must be [] or [input, output] USD >= 0, got {price}")
+                shown = safe_files.preview(price)
+                raise ConfigError(f"{name} must be [] or [input, output] USD >= 0, got {shown}")
             setattr(self, name, price)
         if not 0 <= self.data_parallel_size_local <= self.data_parallel_size:
             raise ConfigError(
@@ -683,7 +684,8 @@ class Context:
         if self.answer_max_tokens < 1:
             raise ConfigError(f"answer_max_tokens must be positive, got {self.answer_max_tokens}")
         if len(set(self.taskforce_required)) != len(self.taskforce_required):
-            raise ConfigError(f"taskforce_required repeats an expert: {self.taskforce_required}")
+            shown = safe_files.preview(self.taskforce_required)
+            raise ConfigError(f"taskforce_required repeats an expert: {shown}")
         if len(self.taskforce_required) > self.taskforce_size:
             raise ConfigError(
                 f"taskforce_required names {len(self.taskforce_required)} experts, more than "
@@ -710,9 +712,8 @@ class Context:
         for f in fields(self):
             allowed = _literal_values(hints[f.name])
             if allowed and getattr(self, f.name) not in allowed:
-                raise ConfigError(
-                    f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}"
-                )
+                shown = safe_files.preview(getattr(self, f.name))
+                raise ConfigError(f"{f.name} must be one of {allowed}, got {shown}")
 
     @property
     def attached_urls(self) -> list[str]:
@@ -804,7 +805,7 @@ def _translate_renamed(values: dict[str, Any], origin: dict[str, str]) -> None:
     if isinstance(old, bool) or not isinstance(old, int | float) or not 0.0 <= old <= 1.0:
         raise ConfigError(
             f"{where}: novel_unrelated_share (now 1 - novel_related_share) must be a number "
-            f"in [0, 1], got {old!r}",
+            f"in [0, 1], got {safe_files.preview(old)}",
             "novel_related_share",
         )
     values["novel_related_share"] = round(1.0 - float(old), 6)
@@ -829,11 +830,13 @@ def _typed(name: str, hint: Any, value: Any) -> Any:
             return None
         hint = next(a for a in get_args(hint) if a is not type(None))
         origin = get_origin(hint)
-    wrong = f"{name} must be {{}}, got {value!r} ({type(value).__name__})"
+    wrong = f"{name} must be {{}}, got {safe_files.preview(value)} ({type(value).__name__})"
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(wrong.format("true or false"), name)
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise ConfigError(wrong.format("an integer"), name)
+    if hint is int and (beyond := setting_bounds.out_of_bounds(name, value)):
+        raise ConfigError(beyond, name)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(wrong.format("a number"), name)
@@ -881,5 +884,5 @@ def parse_value(name: str, hint: Any, raw: str) -> Any:
         if hint is float:
             return float(raw)
     except ValueError as err:
-        raise ConfigError(f"{name}: cannot parse {raw!r} as {hint}") from err
+        raise ConfigError(f"{name}: cannot parse {safe_files.preview(raw)} as {hint}") from err
     return raw

@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from acdc import atomic
-from acdc.context import Context
+from acdc import atomic, safe_files
+from acdc.context import ConfigError, Context
 from acdc.types import ExpertId, TaskId
 
 EvalKey = tuple[ExpertId, TaskId, str]
@@ -219,11 +219,26 @@ class RunDir:
 
 
 def load_run_config(run_dir: Path) -> dict[str, Any]:
-    """The settings recorded by an earlier start of the run in ``run_dir``."""
+    """The settings recorded by an earlier start of the run in ``run_dir``.
+
+    Read with the caps of :mod:`acdc.safe_files`: a corrupt or hostile file is one
+    error line naming it, and nothing in the run folder is touched.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no config.yaml.
+        ConfigError: The file is unreadable, not YAML, over a cap, or not a mapping.
+    """
     path = run_dir / "config.yaml"
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"{run_dir} holds no config.yaml: is it an acdc run folder?")
-    loaded = yaml.safe_load(path.read_text())
-    if not isinstance(loaded, dict):
-        raise ValueError(f"{path} is not a mapping of settings")
+    try:
+        loaded = safe_files.load_yaml(path, "recorded config")
+    except safe_files.InputFileError as err:
+        raise ConfigError(f"{err} (the run's recorded settings)", "config") from None
+    if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+        raise ConfigError(
+            f"{path}: the run's recorded settings are not a mapping of field: value "
+            f"(got {type(loaded).__name__})",
+            "config",
+        )
     return loaded

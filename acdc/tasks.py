@@ -1,7 +1,6 @@
 """Tasks and their instances: the pydantic data model, validation, and JSON files."""
 
 import ast
-import json
 import math
 import re
 from fractions import Fraction
@@ -10,7 +9,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from acdc import atomic
+from acdc import atomic, safe_files
 
 Grading = Literal["exact", "choice", "numeric", "regex", "rubric", "python"]
 Adaptation = Literal["seed", "create", "harder", "easier", "novel"]
@@ -176,11 +175,16 @@ def load_task(path: Path) -> Task:
     """Read and validate one task file.
 
     Raises:
-        TaskError: The file is missing, not JSON, or not a valid task; names the file.
+        TaskError: The file is missing, over :data:`acdc.safe_files.MAX_JSON_BYTES`, not
+            JSON (or nested too deeply), or not a valid task; names the file.
     """
     try:
-        return Task.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError, ValidationError) as exc:
+        raw = safe_files.load_json(path, what="task file")
+    except safe_files.InputFileError as exc:
+        raise TaskError(str(exc)) from None
+    try:
+        return Task.model_validate(raw)
+    except ValidationError as exc:
         raise TaskError(f"{path}: {exc}") from exc
 
 

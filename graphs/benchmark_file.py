@@ -5,13 +5,23 @@ Accepted, one JSON object per line:
 - ``{"question", "options": [...], "answer"}``: ``answer`` is an option letter, an
   option's text, or an integer index from 0;
 - ``options`` as a mapping ``{"A": "...", "B": "..."}``: ``answer`` is a key;
+- labelled options (a mapping, ARC's ``label`` lists) with an integer ``answer``: the
+  answer is the option *labelled* so when there is one (``2`` with labels ``1..4`` is
+  label 2, the second option), else an index from 0; where both readings name an
+  option and they differ, a note says which was taken.
 - ``choices`` instead of ``options`` (MMLU: a list with an integer ``answer`` index);
 - ``{"question", "choices": {"text": [...], "label": [...]}, "answerKey"}`` (ARC on the
   Hugging Face hub) and ``{"question": {"stem", "choices": [{"text", "label"}]},
   "answerKey"}`` (ARC's own files): ``answerKey`` is a label.
 Multiple-choice answers come back as the option's letter (A, B, ...) in list order.
+
+Rows that would score silently wrong are refused with the reason (the caller adds the
+file and line): an answer that is NaN or infinite, or that has nothing to match once
+invisible characters and decoration are dropped (``"."``, a zero-width space).
 """
 
+import math
+import unicodedata
 from typing import Any
 
 from acdc.agents.answers import normalize
@@ -19,26 +29,41 @@ from acdc.tasks import LETTERS
 from acdc.vectorstore.contamination import item_question
 
 
-def parse_item(raw: Any) -> tuple[str, str, tuple[str, ...]]:
+def parse_item(raw: Any, notes: list[str] | None = None) -> tuple[str, str, tuple[str, ...]]:
     """``(question, answer, options)`` of one benchmark item.
 
-    ``answer`` is the option's letter when there are options.
+    ``answer`` is the option's letter when there are options. When an integer answer
+    could be read both as a label and as an index and the two differ, a sentence
+    saying which reading was taken is appended to ``notes``.
 
     Raises:
-        ValueError: The item has none of the accepted shapes; the message says why.
+        ValueError: The item has none of the accepted shapes, or an answer that cannot
+            be graded (NaN, infinite, or empty once invisible characters are dropped);
+            the message says why.
     """
     question = item_question(raw)
     if question is None:
         raise ValueError("an item is an object with a non-empty 'question' string")
     answer = raw.get("answerKey", raw.get("answer"))
-    if answer is None or isinstance(answer, bool) or not str(answer).strip():
+    if answer is None or isinstance(answer, bool) or not _visible(str(answer)):
         raise ValueError("an item needs a non-empty 'answer' (or 'answerKey')")
+    if isinstance(answer, float) and not math.isfinite(answer):
+        raise ValueError(f"answer {answer} is not a finite number")
     labels, options = _options(raw)
     if not options:
         if not isinstance(answer, str | int | float):
             raise ValueError(f"'answer' must be text or a number, got {type(answer).__name__}")
+        if not normalize(_visible(str(answer))):
+            raise ValueError(f"answer {str(answer)[:40]!r} has nothing a response could match")
         return question.strip(), str(answer).strip(), ()
-    return question.strip(), LETTERS[_position(answer, labels, options)], tuple(options)
+    position = _position(answer, labels, options, notes if notes is not None else [])
+    return question.strip(), LETTERS[position], tuple(options)
+
+
+def _visible(text: str) -> str:
+    """``text`` without invisible characters (format, control) and outer whitespace."""
+    kept = (ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Zl", "Zp"))
+    return "".join(kept).strip()
 
 
 def _options(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -70,12 +95,10 @@ def _options(raw: dict[str, Any]) -> tuple[list[str], list[str]]:
     return names, [str(t).strip() for t in texts]
 
 
-def _position(answer: Any, labels: list[str], options: list[str]) -> int:
-    """Which option ``answer`` names: an index, a label, a letter, or an option's text."""
+def _position(answer: Any, labels: list[str], options: list[str], notes: list[str]) -> int:
+    """Which option ``answer`` names: a label, an index, a letter, or an option's text."""
     if isinstance(answer, int):
-        if not 0 <= answer < len(options):
-            raise ValueError(f"answer index {answer} is not in 0..{len(options) - 1}")
-        return answer
+        return _integer_position(answer, labels, options, notes)
     text = str(answer).strip()
     for i, label in enumerate(labels):
         if label.upper() == text.upper():
@@ -87,3 +110,26 @@ def _position(answer: Any, labels: list[str], options: list[str]) -> int:
     if len(named) != 1:
         raise ValueError(f"answer {text!r} names no option (a label, letter or option's text)")
     return named[0]
+
+
+def _integer_position(answer: int, labels: list[str], options: list[str], notes: list[str]) -> int:
+    """An integer answer: the option labelled ``answer`` if there is one, else an index.
+
+    Lists without labels get letters, which no integer matches, so MMLU's indices read
+    as before; labels ``1..4`` make ``2`` the option labelled 2, not the third.
+    """
+    labelled = [i for i, label in enumerate(labels) if label == str(answer)]
+    index_ok = 0 <= answer < len(options)
+    if labelled:
+        if index_ok and answer != labelled[0]:
+            notes.append(
+                f"answer {answer} read as the label {str(answer)!r} (option "
+                f"{LETTERS[labelled[0]]}), not as the index {answer} (option {LETTERS[answer]})"
+            )
+        return labelled[0]
+    if not index_ok:
+        raise ValueError(
+            f"answer index {answer} is not in 0..{len(options) - 1} and no option is "
+            f"labelled {answer}"
+        )
+    return answer

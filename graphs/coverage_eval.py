@@ -32,6 +32,7 @@ picks are not cached.
 import asyncio
 import dataclasses
 import hashlib
+import logging
 import random
 from collections import Counter
 from collections.abc import Sequence
@@ -68,6 +69,11 @@ from acdc.runstore import JsonlLog
 from acdc.tasks import LETTERS, parse_reference_number
 from acdc.types import ExpertId
 from acdc.vectorstore.contamination import BenchmarkFileError, benchmark_lines
+
+logger = logging.getLogger(__name__)
+
+_SHOWN_NOTES = 20
+"""Reading notes kept in the result and printed; the count covers them all."""
 
 
 @dataclass(frozen=True)
@@ -119,19 +125,27 @@ def _number_key(value: float) -> str:
     return format(value, ".10g")
 
 
-def load_benchmark(path: Path) -> list[BenchmarkItem]:
+def load_benchmark(path: Path, notes: list[str] | None = None) -> list[BenchmarkItem]:
     """The items of a benchmark JSONL file.
 
+    ``notes`` receives one ``file:line: ...`` sentence per row read one way where the
+    file allowed two (an integer answer that is both a label and an index).
+
     Raises:
-        BenchmarkFileError: A line is not an item; the message names the file and line.
-        OSError: The file cannot be read.
+        BenchmarkFileError: The path is a folder or unreadable, or a line is not an item
+            (or not one that can be graded); the message names the file and line.
     """
     items: list[BenchmarkItem] = []
     for number, raw in benchmark_lines(path):
+        row_notes: list[str] = []
         try:
-            items.append(BenchmarkItem(*parse_item(raw)))
+            items.append(BenchmarkItem(*parse_item(raw, row_notes)))
         except ValueError as err:
             raise BenchmarkFileError(f"{path}:{number}: {err}") from None
+        for note in row_notes:
+            logger.warning("%s:%d: %s", path, number, note)
+            if notes is not None:
+                notes.append(f"{path}:{number}: {note}")
     if not items:
         raise BenchmarkFileError(f"{path} holds no questions")
     return items
@@ -433,12 +447,17 @@ def evaluate_coverage(ctx: Context, benchmark: Path, n: int) -> dict[str, Any]:
         BenchmarkFileError: The benchmark file is malformed.
         ValueError: No task force can be formed (e.g. the run has no evaluations).
     """
-    items = load_benchmark(benchmark)
+    notes: list[str] = []
+    items = load_benchmark(benchmark, notes)
     ctx = dataclasses.replace(ctx, taskforce_size=n)
     res = taskforce_resources(ctx)
     out = ctx.run_dir / "eval"
     cache = AnswerCache(out / "answers.jsonl", ctx.eval_max_tokens or ctx.subject_max_tokens)
-    result = {"benchmark": str(benchmark), **asyncio.run(_evaluate(res, ctx, items, cache))}
+    result = {
+        "benchmark": str(benchmark),
+        "benchmark_notes": {"count": len(notes), "first": notes[:_SHOWN_NOTES]},
+        **asyncio.run(_evaluate(res, ctx, items, cache)),
+    }
     path = out / f"{benchmark.stem}-n{n}.json"
     atomic.write_json(path, result)
     print(summary(result))
@@ -469,6 +488,10 @@ def summary(result: dict[str, Any]) -> str:
         f"task forces (coverage of the benchmark and of the run's {result['pool_tasks']} "
         f"tasks, then best-of-{n} accuracy by selector):",
     ]
+    read = result.get("benchmark_notes", {})
+    if read.get("count"):
+        lines.insert(1, f"{read['count']} rows read one way of two (answer label over index):")
+        lines[2:2] = [f"  {note}" for note in read["first"]]
     if result.get("missing_cells"):
         lines.insert(
             -1, f"skill matrix: {result['missing_cells']} cells not evaluated (masked in the pick)"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from acdc import safe_files
 from acdc.vectorstore.store import ChromaStore
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,16 @@ def question_id(question: str) -> str:
 def benchmark_lines(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, decoded JSON value) of each non-blank line of a JSONL file.
 
+    Benchmark files and seed data come from users and downloads: a line over
+    :data:`acdc.safe_files.MAX_LINE_BYTES` is refused without being read whole.
+
     Raises:
-        BenchmarkFileError: A line is not UTF-8, not JSON or nested too deeply; the
-            message names the file and the line.
-        OSError: The file cannot be read.
+        BenchmarkFileError: The path is a folder or unreadable, or a line is too long,
+            not UTF-8, not JSON or nested too deeply; the message names the file (and
+            the line).
     """
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+    try:
+        for number, raw in safe_files.lines(path):
             try:
                 line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -52,6 +56,8 @@ def benchmark_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 raise BenchmarkFileError(f"{path}:{number}: not JSON: {exc}") from None
             except RecursionError:
                 raise BenchmarkFileError(f"{path}:{number}: JSON nested too deeply") from None
+    except safe_files.InputFileError as err:
+        raise BenchmarkFileError(str(err)) from None
 
 
 def item_question(item: Any) -> str | None:
