@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
-import yaml
 from pydantic import ValidationError
 
-from acdc import atomic, plots
+from acdc import atomic, plots, safe_files
 from acdc.agents.calibration import left_out, load_calibration
 from acdc.population.coverage import coverage, coverage_by_capability, greedy_task_force
 from acdc.population.taskforce import RunSkills, run_skills
@@ -144,10 +143,13 @@ def _json_files(folder: Path) -> list[Path]:
 
 
 def _config(run_dir: Path) -> dict[str, Any]:
-    """The run's ``config.yaml`` as written at its start, or {} when unreadable."""
+    """The run's ``config.yaml`` as written at its start, or {} when unreadable.
+
+    Read with the caps of :mod:`acdc.safe_files`: an alias bomb or a huge file is unreadable.
+    """
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+        config = safe_files.load_yaml(run_dir / "config.yaml", "recorded config")
+    except safe_files.InputFileError:
         return {}
     return config if isinstance(config, dict) else {}
 

@@ -300,3 +300,10 @@ def test_a_seed_data_line_over_the_cap_names_the_line(tmp_path: Path):
     path.write_text(f"{row}\n{row}\n{huge}\n")
     with pytest.raises(DataFileError, match=r"data\.jsonl:3: line over the cap"):
         read_examples(path)
+
+
+@pytest.mark.timeout(120)
+def test_a_report_on_a_run_with_a_bombed_recorded_config_uses_the_defaults(tmp_path: Path):
+    run = run_folder(tmp_path, bomb(6, 9, "pass_threshold").encode())
+    main(["report", str(run)])  # before: a traceback (float() of the expanded list)
+    assert (run / "report" / "report.html").is_file()
