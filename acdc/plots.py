@@ -55,17 +55,47 @@ def _note(ax: Axes, text: str = NO_DATA) -> None:
 
 
 def progress_png(
-    generations: Sequence[int], coverage: Sequence[float], best_fitness: Sequence[float]
+    generations: Sequence[int],
+    coverage: Sequence[float],
+    best_fitness: Sequence[float],
+    global_coverage: Sequence[float | None] = (),
+    global_best_fitness: Sequence[float | None] = (),
 ) -> bytes:
-    """Coverage of the task pool and best fitness (both 0-1) over generations."""
+    """Global coverage and best fitness (solid) beside the active pool's (dashed), 0-1.
+
+    The global series are on every task ever active; a generation logged before they
+    existed is None and left as a gap. The active-pool lines are drawn after them and
+    thinner: they rise whenever the pool sheds tasks nobody passes.
+    """
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.set_title("Progress")
     if not generations:
         _note(ax)
         return _png(fig)
-    ax.plot(generations, coverage, marker="o", label="coverage of active tasks")
-    ax.plot(generations, best_fitness, marker="s", label="best fitness")
+    for values, marker, label in (
+        (global_coverage, "o", "global coverage (every task ever active)"),
+        (global_best_fitness, "s", "global best fitness"),
+    ):
+        if any(v is not None for v in values):
+            points = [np.nan if v is None else v for v in values]
+            ax.plot(generations, points, marker=marker, linewidth=2, label=label)
+    ax.plot(
+        generations,
+        coverage,
+        marker="o",
+        linestyle="--",
+        linewidth=1,
+        label="coverage (active pool)",
+    )
+    ax.plot(
+        generations,
+        best_fitness,
+        marker="s",
+        linestyle="--",
+        linewidth=1,
+        label="best fitness (active pool)",
+    )
     ax.set_xlabel("generation")
     ax.set_ylabel("share (0-1)")
     ax.set_ylim(-0.02, 1.02)

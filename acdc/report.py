@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from acdc import atomic, plots, safe_files
 from acdc.agents.calibration import left_out, load_calibration
 from acdc.population.coverage import coverage, coverage_by_capability, greedy_task_force
+from acdc.population.diversity import gains_text
 from acdc.population.taskforce import RunSkills, run_skills
 from acdc.tasks import Task
 
@@ -42,7 +43,12 @@ EmbedFn: TypeAlias = Callable[[list[str]], Sequence[Sequence[float] | np.ndarray
 """Texts in, one embedding vector per text out (a ChromaDB embedding function fits)."""
 
 FIGURES: dict[str, tuple[str, str]] = {
-    "progress.png": ("Progress", "Coverage of the active tasks and best fitness per generation."),
+    "progress.png": (
+        "Progress",
+        "Global coverage (archive and seeds on every task ever active) and the archive's "
+        "global best fitness per generation (solid), beside the same figures on the active "
+        "pool alone (dashed), which rise whenever the pool sheds tasks nobody passes.",
+    ),
     "taskforce_radar.png": (
         "Task force by capability",
         f"Share of tasks passed per capability by the {TASKFORCE_SIZE} experts picked by "
@@ -104,6 +110,8 @@ class Skills:
     """The greedy task force of :data:`TASKFORCE_SIZE`, the seed first if evaluated."""
     missing: int = 0
     """Cells never evaluated: masked (neither pass nor fail); the report starts no server."""
+    known: np.ndarray | None = None
+    """Bool like ``solved``: True where evaluated; None means every cell was."""
 
     def rows(self, experts: Sequence[str]) -> list[int]:
         """Row indices of ``experts``."""
@@ -221,7 +229,9 @@ def skills(data: RunData) -> Skills:
         fitness = [float(f) for f in run.fitness]
         picked = greedy_task_force(run.solved, TASKFORCE_SIZE, fitness, required)
         members = [run.experts[i] for i in picked]
-    return Skills(run.experts, run.tasks, run.solved, run.fitness, seed, members, run.missing)
+    return Skills(
+        run.experts, run.tasks, run.solved, run.fitness, seed, members, run.missing, run.known
+    )
 
 
 def _task_text(task: dict[str, Any]) -> str:
@@ -303,6 +313,8 @@ def render_figures(data: RunData, skill: Skills, embed: EmbedFn | None) -> dict[
             numbers,
             [float(g.get("coverage") or 0.0) for g in gens],
             [float(g.get("best_fitness") or 0.0) for g in gens],
+            [_number(g.get("global_coverage")) for g in gens],
+            [_number(g.get("global_best_fitness")) for g in gens],
         ),
         "taskforce_radar.png": plots.radar_png(capabilities, series, highlight=f"{seed} (seed)"),
         "task_pool.png": _task_pool_png(data, embed),
@@ -328,6 +340,11 @@ def _cell(value: Any, spec: str = "") -> str:
         return str(value)
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float, or None for a record from before the figure existed."""
+    return float(value) if isinstance(value, int | float) else None
+
+
 def _gains(value: Any) -> list[float]:
     """Coverage gains of the greedy task force (``graphs/diversity.py``); [] if absent."""
     if not isinstance(value, list):
@@ -350,10 +367,15 @@ def generation_rows(data: RunData) -> list[list[str]]:
             [
                 _cell(g.get("generation")),
                 _cell(g.get("archive_size")),
+                _cell(g.get("global_tasks")),
+                _cell(g.get("global_coverage"), ".1%"),
+                _cell(g.get("global_best_fitness"), ".3f"),
+                _cell(g.get("seed_global_fitness"), ".3f"),
                 _cell(g.get("best_expert")),
                 _cell(g.get("best_fitness"), ".3f"),
                 _cell(g.get("coverage"), ".1%"),
-                _cell(g.get("pool_size")),
+                _cell(g.get("pool_size"))
+                + (f" / {g['pool_target']}" if isinstance(g.get("pool_target"), int) else ""),
                 _cell(g.get("tasks_accepted")),
                 f"{sum(rejected.values()):g}" + (f" ({detail})" if detail else ""),
                 _cell(sum(tokens.values()) if tokens else None, ",.0f"),
@@ -362,13 +384,25 @@ def generation_rows(data: RunData) -> list[list[str]]:
                 f"{sum(cost.values()):.4f} ({spent})" if cost else "0",
                 ", ".join(f"{k} {v:.0%}" for k, v in busy.items() if isinstance(v, float)),
                 _cell(g.get("disagreement"), ".2f"),
-                ", ".join(f"+{v:.0%}" for v in _gains(g.get("coverage_gains"))) or "-",
+                _gains_cell(g),
             ]
         )
     return rows
 
 
-TABLE_HEADER = ["generation", "archive", "best expert", "best fitness", "coverage", "pool"]
+def _gains_cell(g: dict[str, Any]) -> str:
+    """The greedy force's gains, never on a pool the same row calls empty or unpassed."""
+    gains = _gains(g.get("coverage_gains"))
+    size, cover = g.get("pool_size"), g.get("coverage")
+    if not gains or not isinstance(size, int) or not isinstance(cover, int | float):
+        return ", ".join(f"+{v:.0%}" for v in gains) or "-"
+    return gains_text(gains, size, float(cover))
+
+
+TABLE_HEADER = ["generation", "archive", "tasks ever active", "global coverage"]
+TABLE_HEADER += ["global best fitness", "seed global fitness"]
+TABLE_HEADER += ["best expert (active pool)", "best fitness (active pool)"]
+TABLE_HEADER += ["coverage (active pool)", "active pool (target)"]
 TABLE_HEADER += ["accepted", "rejected", "tokens", "tokens (run total)", "seconds"]
 TABLE_HEADER += ["cost USD (by role)", "server busy (by phase)"]
 TABLE_HEADER += ["disagreement", "greedy force gains"]
@@ -377,9 +411,23 @@ TABLE_HEADER += ["disagreement", "greedy force gains"]
 def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:
     """Headline facts of the run, as (label, value) pairs."""
     seed, members, rows = skill.seed, skill.members, skill.rows(skill.members)
-    latest = data.generations[-1]["generation"] if data.generations else "none yet"
-    facts = [
-        ("latest generation", str(latest)),
+    last = data.generations[-1] if data.generations else {}
+    facts = [("latest generation", str(last.get("generation", "none yet")))]
+    if "global_tasks" in last:  # the run's own progress figures first, on every task
+        facts += [
+            (
+                f"global coverage ({last['global_tasks']} tasks ever active)",
+                _cell(last.get("global_coverage"), ".1%"),
+            ),
+            ("global best fitness", _cell(last.get("global_best_fitness"), ".3f")),
+            ("seed global fitness", _cell(last.get("seed_global_fitness"), ".3f")),
+            ("global pass rate", _cell(last.get("global_pass_rate"), ".2f")),
+            (
+                f"active pool coverage ({last.get('pool_size', '-')} tasks)",
+                _cell(last.get("coverage"), ".1%"),
+            ),
+        ]
+    facts += [
         ("experts", str(len(data.experts))),
         ("experts evaluated", str(len(skill.experts))),
         ("tasks ever active", str(len(skill.tasks))),
@@ -387,13 +435,16 @@ def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:
         ("pass threshold", f"{data.pass_threshold:g}"),
         ("seed", seed or "-"),
         ("task force", ", ".join(members) or "-"),
-        ("task force coverage", f"{coverage(skill.solved, rows):.1%}" if rows else "-"),
+        (
+            "task force coverage",
+            f"{coverage(skill.solved, rows, skill.known):.1%}" if rows else "-",
+        ),
         ("skill cells not evaluated (masked)", f"{skill.missing} of {skill.solved.size}"),
     ]
     calibration = load_calibration(data.root)
     facts.append(("judge", calibration.line() if calibration else "not calibrated"))
     if seed in skill.experts:
-        solo = coverage(skill.solved, skill.rows([seed]))
+        solo = coverage(skill.solved, skill.rows([seed]), skill.known)
         facts.append(("seed coverage", f"{solo:.1%}"))
     return facts
 
@@ -403,7 +454,7 @@ body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; 
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f2f2f2; }
-td:nth-child(3), .facts td { text-align: left; }
+td:nth-child(7), .facts td { text-align: left; }
 figure { margin: 2em 0; }
 img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }

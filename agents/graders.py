@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from acdc.agents import answers
-from acdc.agents.sandbox import SandboxLimits, SandboxUnavailableError, run_score
+from acdc.agents.sandbox import (
+    SandboxLimits,
+    SandboxResult,
+    SandboxUnavailableError,
+    run_score,
+)
 from acdc.tasks import Task, TaskInstance, parse_reference_number
 
 logger = logging.getLogger(__name__)
@@ -29,12 +34,16 @@ class Grade:
         reason: Why this score, short enough for a log line.
         failed: True when the grader itself could not grade (e.g. the task's score code
             crashed); the score is then 0 and says nothing about the subject.
+        transient: True when the failure was the grading host's, not the task's (the
+            sandbox could not run, or the host killed it at the wall-clock limit): the
+            same grading may succeed later, so the caller stores nothing and asks again.
     """
 
     score: float
     extracted: str | None
     reason: str
     failed: bool = False
+    transient: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:
@@ -128,12 +137,41 @@ class RegexGrader:
         return _binary(ok, got, f"pattern {task.pattern!r} {'matched' if ok else 'did not match'}")
 
 
+HOST_WALL_CLOCK = "wall-clock limit"
+"""How ``sandbox.run_score`` begins the detail of a ``timeout`` that the host decided.
+
+The sandbox reports two timeouts under one kind: the child's, when the score code used
+up its CPU seconds (the child says "CPU time limit ..."), and the host's, when the call
+outlived ``wall_seconds`` without the child reporting anything. Only this detail tells
+them apart; ``tests/unit_tests/test_graders.py`` checks it on the real sandbox."""
+
+
+def host_failure(result: SandboxResult) -> bool:
+    """Whether a failed sandbox call failed for the host's reasons, not the task's code.
+
+    ``sandbox_error`` is the sandbox itself (it could not start, its setup failed, it
+    died without a result). A timeout is the host's when the host killed the call at
+    the wall-clock limit before the CPU limit was hit: a busy machine (the model server
+    shares its cores) can starve a score function that would finish in time.
+
+    Limitation: the host cannot tell starvation from code that waits without using CPU
+    (a ``sleep``, many ``run_submission`` calls that each wait out their timeout), so
+    such code is asked again on every evaluation pass instead of scored 0; its task stays
+    masked for the expert until a pass finishes in time, and verification (which runs
+    the score code on the references first) keeps most of it out of the pool.
+    """
+    if result.failure == "sandbox_error":
+        return True
+    return result.failure == "timeout" and result.detail.startswith(HOST_WALL_CLOCK)
+
+
 @dataclass(frozen=True)
 class PythonGrader:
     """Runs the task's own ``score(instance, submission)`` in the sandbox.
 
     Raises SandboxUnavailableError when no isolation works and ``allow_unisolated`` is
     False: every python task would fail the same way, so it must be loud, not a zero.
+    A failure of the host (:func:`host_failure`) is a transient grade.
     """
 
     name: ClassVar[str] = "python"
@@ -152,8 +190,10 @@ class PythonGrader:
         if result.failure == "not_isolated":
             raise SandboxUnavailableError(result.detail)
         if result.score is None:
+            transient = host_failure(result)
             logger.warning("task %s: score code failed (%s)", task.id, result.failure)
-            return Grade(0.0, None, f"score code failed ({result.failure}): {result.detail}", True)
+            reason = f"score code failed ({result.failure}): {result.detail}"
+            return Grade(0.0, None, reason, failed=True, transient=transient)
         return Grade(result.score, None, result.detail or "scored by the task's code")
 
 

@@ -8,7 +8,10 @@ deterministic graders extract; rubric tasks go to the judge.
 Only an answer is a score. A *transient* failure of the subject or the judge (timeout,
 unreachable, HTTP 429 or 5xx after the client's retries; ``agents/failures.py``) leaves
 the triple missing, so the next evaluation pass, the next generation or a resumed run
-asks again. A *final* failure (a 400, a judge that writes no valid verdict) is recorded
+asks again. So does a failure of the grading host: a python grader whose sandbox could
+not run (``sandbox_error``) or was killed at the host's wall-clock limit says nothing
+about the answer (``graders.PythonGrader``). A *final* failure (a 400, a judge that
+writes no valid verdict, score code that crashes or hits its CPU limit) is recorded
 once with its reason and a score of 0, so it is never retried in a loop. An answer cut
 at the token limit before it states one is unanswered: a 0 without grading.
 """
@@ -16,8 +19,10 @@ at the token limit before it states one is unanswered: a 0 without grading.
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from acdc.agents import answers, graders
 from acdc.agents.failures import is_transient
@@ -42,8 +47,14 @@ EXTRACTED = ("exact", "choice", "numeric", "regex")
 
 @dataclass(frozen=True)
 class Missing:
-    """An item left unevaluated on purpose (a transient failure): a later pass retries it."""
+    """An item left unevaluated on purpose (a transient failure): a later pass retries it.
 
+    Attributes:
+        source: Whose failure: the subject's server, the judge, or the grader's host.
+        reason: What failed, for the log.
+    """
+
+    source: Literal["subject", "judge", "grader"]
     reason: str
 
 
@@ -64,6 +75,10 @@ class Subjects:
     max_tokens: int
     concurrency: int
     prompts_dir: str = ""
+    unscored: Counter[str] = field(default_factory=Counter)
+    """Items left missing by :meth:`evaluate`, by cause: ``subject``, ``judge``,
+    ``grader`` (transient failures) and ``unreachable`` (the server was down). The caller
+    tells an outage from a grading host that failed on a few items by it."""
 
     def __post_init__(self) -> None:
         self.prompt: Prompt = load_prompt(
@@ -100,11 +115,13 @@ class Subjects:
                 down.set()
                 return
             if isinstance(record, ServerUnreachableError):
+                self.unscored["unreachable"] += 1
                 if not down.is_set():  # one line for the outage, not one per item in flight
                     down.set()
                     log.warning("server unreachable; the rest stays for the next pass: %s", record)
                 return
             if isinstance(record, Missing):
+                self.unscored[record.source] += 1
                 return
             store.add(record)
             done += 1
@@ -134,7 +151,7 @@ class Subjects:
         except Exception as err:  # any failure is data, never raised
             log.warning("%s on %s/%s failed: %s", expert_id, task.id, instance.id, err)
             if is_transient(err):
-                return Missing(f"subject: {err}")
+                return Missing("subject", str(err))
             return EvalRecord(
                 expert_id=expert_id,
                 task_id=task.id,
@@ -164,7 +181,7 @@ class Subjects:
             record.judge_seconds = round(time.perf_counter() - judging, 3)
             if verdict.score is None and verdict.transient:
                 log.warning("judge unavailable for %s/%s: %s", task.id, instance.id, verdict.reason)
-                return Missing(f"judge: {verdict.reason}")  # not the answer's fault: ask again
+                return Missing("judge", verdict.reason)  # not the answer's fault: ask again
             if verdict.score is None and is_budget_refusal(verdict.reason):
                 return None  # the cost budget stops the run; a resume grades it
             if verdict.score is None:
@@ -173,6 +190,9 @@ class Subjects:
                 record.score, record.reasoning = verdict.score, verdict.reasoning[:2000]
         else:
             grade = await asyncio.to_thread(graders.grade, task, instance, reply.text)
+            if grade.transient:  # the grading host failed, not the answer: grade it later
+                log.warning("grader unavailable for %s/%s: %s", task.id, instance.id, grade.reason)
+                return Missing("grader", grade.reason)
             record.score, record.reasoning = grade.score, grade.reason[:2000]
             if grade.failed:
                 record.error = f"grader failed: {grade.reason}"[:500]

@@ -17,7 +17,7 @@ from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from acdc.context import Context
-from acdc.graphs import phases, summary, task_flow, task_phases
+from acdc.graphs import global_scores, phases, summary, task_flow, task_phases
 from acdc.graphs.resources import resources_for
 from acdc.graphs.state import RunState
 from acdc.graphs.watch import budget_stop_reason, watched
@@ -119,14 +119,15 @@ def adapt_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
 
 @watched("report")
 def report(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
-    """Per-generation metrics and summary; decide whether to go on."""
+    """Score the archive on every task ever active, summarize; decide whether to go on."""
     res = resources_for(runtime.context)
     generation = state["generation"] + 1
+    tokens = state["tokens"] + global_scores.complete(res, state["archive"], generation)
     return {
         "generation": generation,
-        "summary": summary.summarize(res, state["archive"], generation, state["tokens"]),
-        "stop_reason": summary.stop_reason(res, generation, state["tokens"])
-        or budget_stop_reason(res),
+        "tokens": tokens,
+        "summary": summary.summarize(res, state["archive"], generation, tokens),
+        "stop_reason": summary.stop_reason(res, generation, tokens) or budget_stop_reason(res),
     }
 
 

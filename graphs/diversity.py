@@ -16,7 +16,7 @@ from acdc.agents.answers import choice_letter, final_answer, normalize, numeric_
 from acdc.graphs import judge_check
 from acdc.graphs.phases import scored_instances
 from acdc.graphs.resources import RunResources
-from acdc.population.diversity import greedy_gains, pairwise_disagreement
+from acdc.population.diversity import gains_text, greedy_gains, pairwise_disagreement
 from acdc.tasks import Task, TaskInstance
 from acdc.types import ExpertId
 
@@ -58,7 +58,9 @@ def render(summary: dict[str, Any]) -> str:
     """One printed line of the generation summary ("" for runs from before it existed)."""
     if "disagreement" not in summary:
         return ""
-    gains = ", ".join(f"+{g:.0%}" for g in summary["coverage_gains"]) or "none"
+    gains = gains_text(
+        summary["coverage_gains"], summary.get("pool_size", 1), summary.get("coverage", 1.0)
+    )
     return (
         f"\n   diversity: disagreement {summary['disagreement']:.2f}; "
         f"greedy task force gains {gains}"

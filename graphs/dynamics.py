@@ -4,7 +4,9 @@ A run coevolves when the pool stays hard enough to separate experts (the archive
 rate on it stays inside the band the adaptation thresholds aim for, instead of drifting
 to 0 or 1), variants keep getting in, and the archive learns what the seed cannot
 (discoveries). Every figure here is measured on the active pool of the generation, with
-the archive and the seeds scored on the same tasks.
+the archive and the seeds scored on the same tasks and cells never evaluated masked
+(``population/scoreboard.py``); ``graphs/global_scores.py`` gives the same figures on
+every task ever active, which a shrinking pool cannot flatter.
 """
 
 from collections import Counter
@@ -15,25 +17,23 @@ import numpy as np
 
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
+from acdc.population.scoreboard import scoreboard
 from acdc.types import ExpertId
 
 
 def dynamics(res: RunResources, archive: Sequence[ExpertId], generation: int) -> dict[str, Any]:
     """The coevolution figures of ``generation`` (see the module docstring)."""
     seeds = list(res.population.seed_ids)
-    task_ids, matrix = skills(res, [*archive, *seeds])
-    ours, theirs = matrix[: len(archive)], matrix[len(archive) :]
-    rates = ours.mean(axis=0) if ours.size else np.zeros(len(task_ids))
-    fitness = ours.mean(axis=1) if ours.size else np.zeros(len(archive))
-    seed_fitness = theirs.mean(axis=1) if theirs.size else np.zeros(len(seeds))
-    discovered = ours.any(axis=0) & ~theirs.any(axis=0) if theirs.size else ours.any(axis=0)
+    _, solved, known = skills(res, [*archive, *seeds])
+    members = range(len(archive))
+    board = scoreboard(solved, known, members, range(len(archive), len(archive) + len(seeds)))
     return {
-        "pool_pass_rate": _round(rates.mean()) if rates.size else 0.0,
-        "pool_pass_rate_std": _round(rates.std()) if rates.size else 0.0,
-        "archive_best_fitness": _round(fitness.max()) if fitness.size else 0.0,
-        "archive_mean_fitness": _round(fitness.mean()) if fitness.size else 0.0,
-        "seed_fitness": _round(seed_fitness.max()) if seed_fitness.size else 0.0,
-        "discoveries": int(discovered.sum()) if discovered.size else 0,
+        "pool_pass_rate": _round(board.pass_rate),
+        "pool_pass_rate_std": _round(board.pass_rate_std),
+        "archive_best_fitness": _round(board.best_fitness),
+        "archive_mean_fitness": _round(board.mean_fitness),
+        "seed_fitness": _round(board.seed_fitness),
+        "discoveries": board.discoveries,
         "pool_novelty": _round(pool_novelty(res)),
         **adaptation_counts(res, generation),
     }
@@ -80,7 +80,7 @@ def render(summary: dict[str, Any]) -> str:
         for kind, c in sorted(kinds.items())
     )
     return (
-        f"\n   pool pass rate {summary['pool_pass_rate']:.2f} +- "
+        f"\n   active pool: pass rate {summary['pool_pass_rate']:.2f} +- "
         f"{summary['pool_pass_rate_std']:.2f}, novelty {summary['pool_novelty']:.2f}; "
         f"fitness best {summary['archive_best_fitness']:.2f} / mean "
         f"{summary['archive_mean_fitness']:.2f} vs seed {summary['seed_fitness']:.2f}; "

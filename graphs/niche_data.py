@@ -32,6 +32,7 @@ from acdc.population.finetune import Example
 from acdc.population.finetune_data import benchmark_questions, drop_benchmark
 from acdc.population.operators import registry
 from acdc.population.operators.specialize import Specialize
+from acdc.population.scoreboard import pass_rates
 from acdc.prompts.loader import load_prompt
 from acdc.tasks import Task, TaskInstance
 from acdc.types import ExpertId
@@ -39,14 +40,23 @@ from acdc.types import ExpertId
 log = logging.getLogger(__name__)
 
 
-def choose_niche(solved: np.ndarray, capabilities: Sequence[str], row: int) -> str | None:
+def choose_niche(
+    solved: np.ndarray, capabilities: Sequence[str], row: int, known: np.ndarray | None = None
+) -> str | None:
     """The capability expert ``row`` passes most beyond the mean of all rows; None if none.
+
+    The margin of a capability is ``row``'s passes on its tasks minus the sum over those
+    tasks of the share of the rows evaluated on the task that pass it (with a complete
+    matrix: minus the mean row's passes). A cell never evaluated is not a fail.
 
     Args:
         solved: Bool array ``(n_experts, n_tasks)``, the experts' skill matrix.
         capabilities: Capability label of each task (column).
         row: The expert whose niche is wanted.
+        known: Bool array like ``solved``, True where evaluated; None means all.
     """
+    known = np.ones(solved.shape, dtype=bool) if known is None else known
+    rates = np.nan_to_num(pass_rates(solved, known, range(solved.shape[0])))
     best: tuple[float, int, str] | None = None
     labels = np.asarray(capabilities, dtype=object)
     for label in sorted(set(capabilities)):
@@ -54,7 +64,7 @@ def choose_niche(solved: np.ndarray, capabilities: Sequence[str], row: int) -> s
         own = int(solved[row, columns].sum())
         if own == 0:
             continue
-        margin = own - float(solved[:, columns].sum(axis=1).mean())
+        margin = own - float(rates[columns].sum())
         key = (margin, own, label)
         if best is None or key[:2] > best[:2]:
             best = key
@@ -66,14 +76,14 @@ def niche_tasks(
 ) -> tuple[str, list[Task]] | None:
     """The expert's niche and the tasks of it that the expert passes (rubric left out)."""
     experts = list(dict.fromkeys([expert, *archive]))
-    task_ids, matrix = skills(res, experts)
+    task_ids, matrix, known = skills(res, experts)
     tasks = {t.id: t for t in res.pool.active_tasks()}
     columns = [i for i, t in enumerate(task_ids) if tasks[t].grading != "rubric"]
     if not columns:
         return None
     solved = matrix[:, columns]
     capabilities = [tasks[task_ids[i]].capability for i in columns]
-    niche = choose_niche(solved, capabilities, 0)
+    niche = choose_niche(solved, capabilities, 0, known[:, columns])
     if niche is None:
         return None
     passed = [

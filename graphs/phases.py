@@ -10,7 +10,9 @@ import hashlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,7 +28,7 @@ from acdc.progress import Progress
 from acdc.prompts.loader import prompt_path
 from acdc.runstore import EvalKey
 from acdc.tasks import Task, TaskInstance
-from acdc.types import ExpertId
+from acdc.types import ExpertId, TaskId
 
 log = logging.getLogger(__name__)
 
@@ -119,30 +121,56 @@ def scored_instances(res: RunResources, task: Task) -> list[TaskInstance]:
     return task.instances[:count] if count else task.instances
 
 
-def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int:
-    """Evaluate the missing (expert, task, instance) triples; returns tokens generated."""
+def counted_tasks(res: RunResources, ever: bool = False) -> list[Task]:
+    """The tasks that scores count on: the active pool, or every task ever active.
+
+    Rubric tasks are left out while the run's judge is not trusted: an uncalibrated judge
+    grades nothing, and its tasks are out of fitness, DNS and coverage.
+    """
+    off = judge_check.rubric_off(res.run.root, res.ctx)
+    ids = res.pool.ever() if ever else res.pool.active
+    return judge_check.counted([res.pool.get(t) for t in ids], off)
+
+
+def evaluate(
+    res: RunResources,
+    experts: list[ExpertId],
+    generation: int,
+    tasks: Sequence[Task] | None = None,
+    phase: str = "evaluate",
+) -> int:
+    """Evaluate the missing (expert, task, instance) triples; returns tokens generated.
+
+    Args:
+        res: The run's resources.
+        experts: Who answers.
+        generation: The generation the work is logged for.
+        tasks: What they answer; the counted active pool (:func:`counted_tasks`) if None.
+        phase: Name of the ``phase`` record and of the progress line.
+    """
     started = time.perf_counter()
-    off = judge_check.rubric_off(res.run.root, res.ctx)  # an uncalibrated judge grades nothing
-    tasks = {t.id: t for t in judge_check.counted(res.pool.active_tasks(), off)}
+    by_id = {t.id: t for t in (counted_tasks(res) if tasks is None else tasks)}
     keys: list[EvalKey] = [
-        (e, t.id, i.id) for e in experts for t in tasks.values() for i in scored_instances(res, t)
+        (e, t.id, i.id) for e in experts for t in by_id.values() for i in scored_instances(res, t)
     ]
     store = res.run.evaluations()
     before = len(store.records())
     todo = len(store.missing(keys))
-    progress = Progress(f"gen {generation} evaluate", todo)
+    progress = Progress(f"gen {generation} {phase}", todo)
     passes = res.ctx.evaluation_passes
     for attempt in range(1, passes + 1):
         res.ensure_server()
         written = len(store)
 
-        async def run() -> None:
+        async def run() -> Counter[str]:
             async with res.client() as client:
-                await res.subjects(client).evaluate(
-                    keys, tasks, store, lambda done, total, tok: progress.update(done, total, tok)
+                subjects = res.subjects(client)
+                await subjects.evaluate(
+                    keys, by_id, store, lambda done, total, tok: progress.update(done, total, tok)
                 )
+                return subjects.unscored
 
-        res.run_async(run())
+        unscored = res.run_async(run())
         missing = store.missing(keys)
         if not missing or res.ledger.exhausted:  # the budget ends the run after this phase
             break
@@ -150,7 +178,8 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
         if attempt < passes:  # transient failures (429, 5xx, timeouts): give the server air
             time.sleep(min(2.0 ** (attempt - 1), PASS_WAIT_CAP))
     else:
-        if len(store) == written:  # the last pass got nothing through: down, not busy
+        graders_only = set(unscored) == {"grader"}  # the server answered; grading waits
+        if len(store) == written and not graders_only:  # nothing got through: down, not busy
             raise RuntimeError(
                 f"{len(missing)} evaluations still missing after {passes} passes "
                 f"(server at {res.server.url} unreachable?); fix it and resume the run"
@@ -168,7 +197,7 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
     seconds = time.perf_counter() - started
     res.run.log(
         "phase",
-        phase="evaluate",
+        phase=phase,
         generation=generation,
         seconds=round(seconds, 2),
         calls=len(new),
@@ -182,20 +211,35 @@ def evaluate(res: RunResources, experts: list[ExpertId], generation: int) -> int
     return subject + judge
 
 
-def skills(res: RunResources, experts: Sequence[ExpertId]) -> tuple[list[str], np.ndarray]:
-    """Active task ids and the experts' skill matrix over them (missing = not passed)."""
-    off = judge_check.rubric_off(res.run.root, res.ctx)  # rubric tasks out of fitness and DNS
-    active = judge_check.counted(res.pool.active_tasks(), off)
-    tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in active}
-    scores = res.run.evaluations().mean_scores(experts, tasks)
-    return list(tasks), dns.skill_matrix(scores, experts, list(tasks), res.ctx.pass_threshold)
+class Skills(NamedTuple):
+    """The experts' skill matrix over a set of tasks, with the mask of evaluated cells."""
+
+    tasks: list[TaskId]
+    """Column order."""
+    solved: np.ndarray
+    """Bool ``(n_experts, n_tasks)``: the mean instance score reaches ``pass_threshold``."""
+    known: np.ndarray
+    """Bool like ``solved``: every scored instance of the cell was evaluated. A cell not
+    known is masked by fitness, DNS and coverage (``population/archive.py``), never a fail."""
+
+
+def skills(
+    res: RunResources, experts: Sequence[ExpertId], tasks: Sequence[Task] | None = None
+) -> Skills:
+    """The experts' skill matrix on ``tasks`` (the counted active pool if None) and its mask."""
+    chosen = counted_tasks(res) if tasks is None else tasks
+    instances = {t.id: [i.id for i in scored_instances(res, t)] for t in chosen}
+    scores = res.run.evaluations().mean_scores(experts, instances)
+    columns = list(instances)
+    solved = dns.skill_matrix(scores, experts, columns, res.ctx.pass_threshold)
+    return Skills(columns, solved, dns.known_matrix(scores, experts, columns))
 
 
 def select_archive(res: RunResources, experts: list[ExpertId], generation: int) -> list[str]:
     """Survivors of archive + children, stored as ``archive/gen-NNN.json``."""
-    task_ids, matrix = skills(res, experts)
+    task_ids, matrix, known = skills(res, experts)
     selection = dns.select_survivors(
-        experts, matrix, res.ctx.archive_size, res.ctx.selection, res.ctx.dns_k
+        experts, matrix, res.ctx.archive_size, res.ctx.selection, res.ctx.dns_k, known
     )
     res.run.write_archive(
         generation,

@@ -1,7 +1,10 @@
 """The per-generation summary: what a person reads after each generation, and why it stops.
 
 Figures come from the run folder (archive, pool, evaluation store, metrics log), so the
-summary of a resumed run is the same as if it had never stopped.
+summary of a resumed run is the same as if it had never stopped. The global figures (on
+every task ever active, ``graphs/global_scores.py``) come first; the active pool's
+(``coverage``, ``best_fitness``, ``pool_pass_rate``, ...) come beside them, labelled so,
+because they rise when the pool shrinks. Cells never evaluated are masked throughout.
 """
 
 import logging
@@ -10,10 +13,12 @@ from collections import Counter
 from typing import Any
 
 from acdc.agents.calibration import load_calibration
-from acdc.graphs import diversity, dynamics
+from acdc.graphs import diversity, dynamics, global_scores
 from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.watch import generation_usage, usage_lines
+from acdc.population.archive import fitness
+from acdc.population.coverage import coverage
 from acdc.progress import duration
 from acdc.report import write_report
 from acdc.types import ExpertId
@@ -24,10 +29,13 @@ log = logging.getLogger(__name__)
 def summarize(
     res: RunResources, archive: list[ExpertId], generation: int, tokens: int
 ) -> dict[str, Any]:
-    """Summarize ``generation``, log it, print it and rewrite ``summary.md``."""
-    _, matrix = skills(res, archive)
-    fitness = matrix.mean(axis=1) if matrix.size else matrix.sum(axis=1) * 0.0
-    coverage = float(matrix.any(axis=0).mean()) if matrix.size else 0.0
+    """Summarize ``generation``, log it, print it and rewrite ``summary.md``.
+
+    The global figures need the archive and the seeds evaluated on every task ever
+    active first (``global_scores.complete``, which the report node runs).
+    """
+    _, solved, known = skills(res, archive)
+    fit = fitness(solved, known)
     phases = [
         r
         for r in res.run.metrics.records()
@@ -41,14 +49,16 @@ def summarize(
         seconds[record["phase"]] += record.get("seconds", 0.0)
         accepted += len(record.get("accepted") or [])
         rejected.update(record.get("rejected") or {})
-    best = max(range(len(archive)), key=lambda i: fitness[i]) if archive else None
+    best = max(range(len(archive)), key=lambda i: fit[i]) if archive else None
     summary: dict[str, Any] = {
         "generation": generation,
         "archive_size": len(archive),
+        **global_scores.global_figures(res, archive),
         "best_expert": archive[best] if best is not None else None,
-        "best_fitness": round(float(fitness[best]), 4) if best is not None else 0.0,
+        "best_fitness": round(float(fit[best]), 4) if best is not None else 0.0,
         "pool_size": len(res.pool.active),
-        "coverage": round(coverage, 4),
+        "pool_target": res.ctx.pool_target,
+        "coverage": round(coverage(solved, range(len(archive)), known), 4),
         "tasks_accepted": accepted,
         "tasks_rejected": dict(rejected),
         "tokens_by_role": dict(role_tokens),
@@ -88,10 +98,18 @@ def render(summary: dict[str, Any]) -> str:
     rejected = ", ".join(f"{k} {v}" for k, v in summary["tasks_rejected"].items()) or "none"
     roles = ", ".join(f"{k} {v}" for k, v in summary["tokens_by_role"].items()) or "none"
     times = ", ".join(f"{k} {duration(v)}" for k, v in summary["seconds_by_phase"].items())
+    overall = global_scores.render(summary)
+    target = f" (target {summary['pool_target']})" if "pool_target" in summary else ""
+    active = (
+        "empty"
+        if summary["pool_size"] == 0
+        else f"best fitness {summary['best_fitness']:.3f} ({summary['best_expert']}), "
+        f"coverage {summary['coverage']:.0%}"
+    )
     return (
-        f"== generation {summary['generation']}: archive {summary['archive_size']}, "
-        f"best fitness {summary['best_fitness']:.3f} ({summary['best_expert']}), "
-        f"pool {summary['pool_size']}, coverage {summary['coverage']:.0%}\n"
+        f"== generation {summary['generation']}: archive {summary['archive_size']}"
+        + (f"; {overall}" if overall else "")
+        + f"\n   active pool {summary['pool_size']} tasks{target}: {active}\n"
         f"   tasks accepted {summary['tasks_accepted']}, rejected: {rejected}\n"
         f"   tokens: {roles} (run total {summary['tokens_total']})\n"
         f"   time: {times}"

@@ -16,7 +16,7 @@ from typing import Any
 from acdc import atomic
 from acdc.agents.curator import draw_parents, impossible_tasks, over_cap
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind, novel_kind
-from acdc.graphs.phases import derived_seed, scored_instances, skills
+from acdc.graphs.phases import derived_seed, skills
 from acdc.graphs.resources import RunResources
 from acdc.graphs.review import load_pending, review
 from acdc.tasks import Task, load_tasks, seed_tasks_dir
@@ -143,12 +143,10 @@ def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, floa
 
     A task with no evaluation yet has no rate: it is never retired or drawn for it.
     """
-    task_ids, matrix = skills(res, archive)
-    tasks = {t.id: [i.id for i in scored_instances(res, t)] for t in res.pool.active_tasks()}
-    evaluated = res.run.evaluations().mean_scores(archive, tasks)
+    task_ids, matrix, known = skills(res, archive)
     rates: dict[str, float] = {}
     for column, task_id in enumerate(task_ids):
-        if archive and all((e, task_id) in evaluated for e in archive):
+        if archive and known[:, column].all():
             rates[task_id] = float(matrix[:, column].mean())
     return rates
 

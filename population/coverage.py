@@ -58,24 +58,41 @@ def _check_n(n: int) -> None:
         raise ValueError(f"task force size n must be at least 1, got {n}")
 
 
-def coverage(solved: SolvedMatrix, members: Sequence[ExpertIndex]) -> float:
-    """Share of columns solved by at least one of ``members``.
+def coverage(
+    solved: SolvedMatrix, members: Sequence[ExpertIndex], known: np.ndarray | None = None
+) -> float:
+    """Share of columns solved by at least one of ``members``, over the columns evaluated.
+
+    ``coverage = (solved & known)[members].any(0).sum() / known[members].any(0).sum()``:
+    a column none of the members was evaluated on is masked (out of the denominator),
+    never a column they failed.
 
     Args:
         solved: Bool array of shape ``(n_experts, n_columns)``.
         members: Row indices of the task force; repeats count once.
+        known: Bool array of the same shape, True where the cell was evaluated; None
+            means every cell was.
 
     Returns:
-        A float in [0, 1]; 0.0 when there are no columns or no members.
+        A float in [0, 1]; 0.0 when there are no evaluated columns or no members.
 
     Raises:
-        ValueError: If ``solved`` is not 2-D bool or a member index is out of range.
+        ValueError: If ``solved`` is not 2-D bool, ``known`` does not match it, or a
+            member index is out of range.
     """
     _check_solved(solved)
     _check_indices(members, solved.shape[0], "member")
-    if solved.shape[1] == 0 or len(members) == 0:
+    if known is None:
+        known = np.ones(solved.shape, dtype=bool)
+    elif known.shape != solved.shape or known.dtype != bool:
+        raise ValueError(f"known must be a bool array of shape {solved.shape}, got {known.shape}")
+    rows = list(members)
+    if not rows:
         return 0.0
-    return float(solved[list(members)].any(axis=0).mean())
+    evaluated = known[rows].any(axis=0)
+    if not evaluated.any():
+        return 0.0
+    return float((solved & known)[rows].any(axis=0).sum() / evaluated.sum())
 
 
 def coverage_by_capability(

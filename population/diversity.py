@@ -84,3 +84,16 @@ def greedy_gains(solved: SolvedMatrix, n: int) -> list[float]:
         return []
     accuracy = solved.mean(axis=1) if solved.shape[1] else np.zeros(solved.shape[0])
     return coverage_gains(solved, greedy_task_force(solved, n, [float(a) for a in accuracy]))
+
+
+def gains_text(gains: Sequence[float], pool_size: int, coverage: float) -> str:
+    """The greedy force's gains as "+40%, +17%", or why there are none to show.
+
+    A gain on a pool the same summary calls empty, or on one no member passes a task of,
+    would read as progress where there is none; those say so instead.
+    """
+    if pool_size == 0:
+        return "none (the active pool is empty)"
+    if coverage == 0:
+        return "none (no active task is passed)"
+    return ", ".join(f"+{g:.0%}" for g in gains) or "none"

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from acdc import atomic
-from acdc.population.archive import skill_matrix
+from acdc.population.archive import fitness, known_matrix, skill_matrix
 from acdc.population.coverage import coverage, greedy_task_force, top_fitness_task_force
 from acdc.runstore import EvaluationStore
 from acdc.taskpool import TaskPool
@@ -118,25 +118,8 @@ def run_skills(
     store = EvaluationStore(run_dir / "evaluations.jsonl", read_only=True)
     scores = store.mean_scores(experts, instances)
     solved = skill_matrix(scores, experts, task_ids, threshold)
-    known = np.array([[(e, t) in scores for t in task_ids] for e in experts], dtype=bool).reshape(
-        len(experts), len(task_ids)
-    )
-    return RunSkills(experts, task_ids, solved, masked_fitness(solved, known), threshold, known)
-
-
-def masked_fitness(solved: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Share of its evaluated tasks each expert passes; 0.0 for an expert with none.
-
-    Args:
-        solved: Bool array of shape ``(n_experts, n_tasks)``.
-        known: Bool array of the same shape, True where the cell was evaluated.
-
-    Returns:
-        Float array of shape ``(n_experts,)``.
-    """
-    evaluated = known.sum(axis=1)
-    passed = (solved & known).sum(axis=1)
-    return np.asarray(np.where(evaluated > 0, passed / np.maximum(evaluated, 1), 0.0), dtype=float)
+    known = known_matrix(scores, experts, task_ids)
+    return RunSkills(experts, task_ids, solved, fitness(solved, known), threshold, known)
 
 
 @dataclass(frozen=True)
@@ -221,7 +204,7 @@ def choose_task_forces(
 
     def force(name: str, rows: list[int]) -> TaskForce:
         members = [skills.experts[row] for row in rows]
-        return TaskForce(name, members, temperature, coverage(skills.solved, rows))
+        return TaskForce(name, members, temperature, coverage(skills.solved, rows, skills.known))
 
     return TaskForcePlan(
         n=n,

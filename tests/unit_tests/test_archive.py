@@ -8,6 +8,7 @@ from acdc.population.archive import (
     difficulty_weights,
     dns_scores,
     fitness,
+    known_matrix,
     select_survivors,
     skill_matrix,
 )
@@ -176,3 +177,61 @@ def test_select_survivors_rejects_bad_input(experts, skills, size, method, match
 def test_dns_rejects_k_below_one():
     with pytest.raises(ValueError, match="k must be at least 1"):
         dns_scores(SKILLS, k=0)
+
+
+# Masking (issue 19). Tasks t1..t4; "." marks a cell never evaluated.
+#
+#        t1 t2 t3 t4   evaluated  passed  fitness
+#   Q     1  1  0  0       4         2     0.5
+#   P     1  1  .  .       2         2     1.0    (read as fails: 0.5, Q's twin)
+#   R     0  0  1  0       4         1     0.25
+#
+# d_t over the experts evaluated on t: t1 1/3, t2 1/3, t3 1/2 (Q fails), t4 2/2.
+# F(P) = {} -> 999. F(Q) = {P}: on t1, t2 (both evaluated) Q passes nothing P fails -> 0.
+# F(R) = {P, Q}: score(R, P) = 0 (common t1, t2); score(R, Q) = 100 * (1/2) / (13/6).
+QPR = bools(["1100", "1100", "0010"])
+QPR_KNOWN = bools(["1111", "1100", "1111"])
+
+
+def test_known_matrix_marks_the_scored_cells():
+    scores = {("a", "t1"): 0.0, ("b", "t2"): 1.0}
+    assert known_matrix(scores, ["a", "b"], ["t1", "t2"]).tolist() == [
+        [True, False],
+        [False, True],
+    ]
+
+
+def test_fitness_is_the_share_of_the_evaluated_tasks_passed():
+    assert fitness(QPR, QPR_KNOWN).tolist() == [0.5, 1.0, 0.25]
+    assert fitness(QPR, np.zeros_like(QPR)).tolist() == [0.0, 0.0, 0.0]  # nothing evaluated
+
+
+def test_difficulty_counts_only_the_experts_evaluated_on_the_task():
+    assert difficulty_weights(QPR, QPR_KNOWN) == pytest.approx([1 / 3, 1 / 3, 1 / 2, 1.0])
+
+
+def test_dns_keeps_an_expert_for_what_it_passes_not_what_it_was_never_asked():
+    assert dns_scores(QPR, known=QPR_KNOWN) == pytest.approx([0.0, 999.0, 100 * 0.5 / (13 / 6) / 2])
+    selection = select_survivors(["Q", "P", "R"], QPR, size=2, known=QPR_KNOWN)
+    assert selection.survivors == ["P", "R"]
+    assert selection.fitness == {"Q": 0.5, "P": 1.0, "R": 0.25}
+
+
+def test_a_cell_never_evaluated_is_no_unique_skill_of_the_other_expert():
+    #        t1 t2 t3   Y was never asked t3, the only task X passes that Y does not.
+    #   Y     1  1  .   fitness 1.0
+    #   X     1  0  1   fitness 2/3; on the common tasks t1, t2 X adds nothing to Y -> 0
+    skills = bools(["110", "101"])
+    known = bools(["110", "111"])
+    assert dns_scores(skills, known=known).tolist() == [999.0, 0.0]
+
+
+def test_a_complete_mask_changes_nothing():
+    complete = np.ones_like(SKILLS)
+    assert dns_scores(SKILLS, known=complete) == pytest.approx(dns_scores(SKILLS))
+    assert fitness(SKILLS, complete).tolist() == fitness(SKILLS).tolist()
+
+
+def test_a_mask_of_another_shape_is_refused():
+    with pytest.raises(ValueError, match="known must be a bool array"):
+        select_survivors(EXPERTS, SKILLS, 2, known=np.ones((4, 3), dtype=bool))

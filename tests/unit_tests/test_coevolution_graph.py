@@ -14,6 +14,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from acdc.agents.calibration import left_out
 from acdc.context import Context
 from acdc.graphs.coevolution import builder
 from acdc.graphs.resources import close_all
@@ -90,10 +91,13 @@ def test_two_generations_evaluate_each_triple_once_and_archive_by_dns(
     tasks = {t: [i.id for i in pool.get(t).instances] for t in saved["tasks"]}
     scores = store.mean_scores(saved["candidates"], tasks)
     skills = dns.skill_matrix(scores, saved["candidates"], list(tasks))
-    expected = dns.select_survivors(saved["candidates"], skills, ctx.archive_size, "dns", ctx.dns_k)
+    known = dns.known_matrix(scores, saved["candidates"], list(tasks))
+    expected = dns.select_survivors(
+        saved["candidates"], skills, ctx.archive_size, "dns", ctx.dns_k, known
+    )
     assert saved["survivors"] == expected.survivors
     assert len(saved["candidates"]) == 5 and len(saved["survivors"]) == 3
-    fittest = saved["candidates"][int(np.argmax(skills.mean(axis=1)))]
+    fittest = saved["candidates"][int(np.argmax(dns.fitness(skills, known)))]
     assert saved["scores"][fittest] == 999.0 and fittest in saved["survivors"]
     # The run folder holds what the issue lists.
     for name in ("config.yaml", "summary.md", "pool.json", "metrics.jsonl", "report/report.html"):
@@ -212,3 +216,51 @@ def test_an_uncalibrated_judge_keeps_rubric_tasks_out_of_evaluation_and_fitness(
         "judge calibration: agreement 50% on 40 labelled pairs" in (run / "summary.md").read_text()
     )
     assert "NOT trusted: rubric tasks off" in (run / "report" / "report.html").read_text()
+
+
+def test_every_generation_record_carries_the_pool_and_the_global_figures(
+    tmp_path: Path, tiny_base: Path, stack: tuple[FakePopulation, FakeRoles]
+) -> None:
+    population, roles = stack
+    ctx = fake_context(tmp_path, tiny_base, population, roles)
+    graph = builder.compile(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "global"}, "recursion_limit": 200}
+    graph.invoke({}, config, context=ctx)
+    run = ctx.run_dir
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    records = [r for r in metrics if r.get("event") == "generation"]
+    assert [r["generation"] for r in records] == [1, 2]
+    for record in records:
+        assert record["pool_target"] == ctx.pool_target
+        assert isinstance(record["adaptation"], dict)
+        for key in ("coverage", "best_fitness", "pool_pass_rate", "global_missing"):
+            assert key in record
+    completions = [r for r in metrics if r.get("phase") == "global_evaluate"]
+    assert [r["generation"] for r in completions] == [1, 2]
+
+    # The last record against the test's own reading of the run folder: the survivors
+    # and the seed on every task ever active (rubric ones out: the fake judge is not
+    # trusted), each of them evaluated first, every instance.
+    pool = TaskPool.open(run)
+    rubric_off = set(left_out(run))
+    ever = [t for t in pool.ever() if t not in rubric_off]
+    survivors = json.loads((run / "archive" / "gen-002.json").read_text())["survivors"]
+    experts = [*survivors, ctx.served_model_name]
+    store = EvaluationStore(run / "evaluations.jsonl")
+    instances = {t: [i.id for i in pool.get(t).instances] for t in ever}
+    scores = store.mean_scores(experts, instances)
+    assert len(scores) == len(experts) * len(ever)  # completed: nothing left to mask
+    passed = np.array([[scores[(e, t)] >= 0.5 for t in ever] for e in experts])
+    ours, seed = passed[:-1], passed[-1]
+    last = records[-1]
+    assert last["pool_size"] == len(pool.active)
+    assert last["global_tasks"] == len(ever) > 0
+    assert last["global_missing"] == 0
+    assert last["global_coverage"] == pytest.approx(passed.any(axis=0).mean(), abs=1e-4)
+    assert last["global_best_fitness"] == pytest.approx(ours.mean(axis=1).max(), abs=1e-4)
+    assert last["global_pass_rate"] == pytest.approx(ours.mean(axis=0).mean(), abs=1e-4)
+    assert last["seed_global_fitness"] == pytest.approx(seed.mean(), abs=1e-4)
+    # The printed summary leads with them; the active pool's figures come labelled.
+    text = (run / "summary.md").read_text()
+    assert f"archive {len(survivors)}; all {len(ever)} tasks ever active: coverage" in text
+    assert f"active pool {len(pool.active)} tasks (target {ctx.pool_target})" in text

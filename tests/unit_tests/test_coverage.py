@@ -48,6 +48,21 @@ def test_coverage_is_zero_without_members_or_columns():
     assert coverage(np.zeros((3, 0), dtype=bool), [0, 1]) == 0.0
 
 
+def test_coverage_leaves_out_the_columns_no_member_was_evaluated_on():
+    # Member 0 was evaluated on q1..q3 only, member 2 on q5 only. Together they were
+    # evaluated on q1, q2, q3, q5 and solve all four: 100 %, where reading the holes as
+    # fails gave 4 of 6.
+    known = np.ones_like(SOLVED)
+    known[[0, 2], 3:] = False
+    known[2, :] = [False, False, False, False, True, False]
+    assert coverage(SOLVED, [0, 2], known) == pytest.approx(1.0)
+    assert coverage(SOLVED, [2], known) == pytest.approx(1.0)
+    assert coverage(SOLVED, [1], known) == pytest.approx(0.5)  # complete row: q1..q3 of 6
+    assert coverage(SOLVED, [3], np.zeros_like(SOLVED)) == 0.0  # nothing evaluated
+    with pytest.raises(ValueError, match="known must be a bool array"):
+        coverage(SOLVED, [0], np.ones((4, 2), dtype=bool))
+
+
 def test_coverage_by_capability_breaks_coverage_down():
     # 1 solves q1..q3 (all math), none of q4..q6 (code).
     assert coverage_by_capability(SOLVED, [1], CAPABILITIES) == {"math": 1.0, "code": 0.0}

@@ -1,5 +1,7 @@
 """Graders and answer extraction: the registry, each mode, and many messy responses."""
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -305,6 +307,46 @@ def test_python_grader_marks_broken_score_code_as_a_failed_grade(python_grader: 
     assert grade.score == 0.0
     assert "crashed" in grade.reason
     assert "broken task" in grade.reason
+    assert not grade.transient  # the task's own code: asking again gives the same
+
+
+SLEEP_CODE = "import time\ndef score(instance, submission):\n    time.sleep(5)\n    return 1.0\n"
+SPIN_CODE = "def score(instance, submission):\n    while True:\n        pass\n"
+
+
+def test_a_wall_clock_kill_by_the_host_is_a_transient_grade():
+    # The real sandbox kills the call at its wall-clock limit before the CPU limit is hit:
+    # the host's verdict, which a busy machine can cause (graders.host_failure).
+    grader = PythonGrader(limits=SandboxLimits(cpu_seconds=5, wall_seconds=1))
+    task = make_task("python", None, score_code=SLEEP_CODE)
+    if sandbox.isolation() is None:
+        pytest.skip("no sandbox isolation works on this machine")
+    grade = grader.grade(task, task.instances[0], "x")
+    assert grade.failed and grade.transient
+    assert "wall-clock limit" in grade.reason
+
+
+def test_the_cpu_limit_of_the_score_code_is_a_final_grade():
+    grader = PythonGrader(limits=SandboxLimits(cpu_seconds=1, wall_seconds=20))
+    task = make_task("python", None, score_code=SPIN_CODE)
+    if sandbox.isolation() is None:
+        pytest.skip("no sandbox isolation works on this machine")
+    grade = grader.grade(task, task.instances[0], "x")
+    assert grade.failed and not grade.transient
+    assert "CPU time limit" in grade.reason
+
+
+def test_a_sandbox_that_cannot_start_is_a_transient_grade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    if sandbox.isolation() is None:  # probed (and cached) while the host still works
+        pytest.skip("no sandbox isolation works on this machine")
+    # The host cannot make the sandbox's scratch folder (a full or missing /tmp).
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    task = make_task("python", None, score_code=LENGTH_CODE)
+    grade = graders.get("python").grade(task, task.instances[0], "12345")
+    assert grade.failed and grade.transient
+    assert "sandbox_error" in grade.reason
 
 
 def test_python_grader_refuses_without_isolation(monkeypatch: pytest.MonkeyPatch):

@@ -203,6 +203,10 @@ def test_generation_table_lists_each_generation_once(run: Path) -> None:
         [
             "1",
             "3",
+            "-",
+            "-",
+            "-",
+            "-",
             "a1",
             "0.333",
             "50.0%",
@@ -217,7 +221,8 @@ def test_generation_table_lists_each_generation_once(run: Path) -> None:
             "-",
             "-",
         ],
-        ["2", "3", "b1", "0.500", "87.5%", "5", "2", "0", "2,300", "3,800", "4.0", "0", ""]
+        ["2", "3", "-", "-", "-", "-", "b1", "0.500", "87.5%", "5", "2", "0", "2,300", "3,800"]
+        + ["4.0", "0", ""]
         + ["-"] * 2,
     ]
 
@@ -323,3 +328,36 @@ def test_cells_never_evaluated_are_masked_and_counted_not_failed(run: Path) -> N
     page = write_report(run, embed=FakeEmbed()).read_text()
     cells = skill.solved.size
     assert f"<th>skill cells not evaluated (masked)</th><td>5 of {cells}</td>" in page
+
+
+def test_the_global_figures_come_first_and_no_gain_shows_on_an_unpassed_pool(run: Path) -> None:
+    latest = _generation(
+        3,
+        archive_size=3,
+        global_tasks=6,
+        global_coverage=0.5,
+        global_best_fitness=0.4,
+        seed_global_fitness=1 / 3,
+        global_pass_rate=0.25,
+        best_expert="b1",
+        best_fitness=0.0,
+        pool_size=2,
+        pool_target=12,
+        coverage=0.0,
+        coverage_gains=[0.17],
+    )
+    with (run / "metrics.jsonl").open("a") as log:
+        log.write("\n" + json.dumps(latest) + "\n")
+    page = write_report(run, embed=FakeEmbed()).read_text()
+    facts = re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", page)
+    assert facts[:6] == [
+        ("latest generation", "3"),
+        ("global coverage (6 tasks ever active)", "50.0%"),
+        ("global best fitness", "0.400"),
+        ("seed global fitness", "0.333"),
+        ("global pass rate", "0.25"),
+        ("active pool coverage (2 tasks)", "0.0%"),
+    ]
+    row = _table_rows(page)[-1]
+    assert row[:10] == ["3", "3", "6", "50.0%", "0.400", "0.333", "b1", "0.000", "0.0%", "2 / 12"]
+    assert row[-1] == "none (no active task is passed)"  # not "+17%" on a pool nobody passes

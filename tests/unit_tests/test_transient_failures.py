@@ -8,11 +8,13 @@ asked again.
 
 import asyncio
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from acdc.agents import sandbox
 from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.agents.subjects import Subjects
@@ -126,3 +128,26 @@ def test_an_answer_cut_before_its_answer_line_is_unanswered(tmp_path: Path) -> N
         store, _ = evaluate_passes(tmp_path, subject, judge, make_task("numeric"), passes=1)
     (record,) = store.records()
     assert record.score == 0.0 and record.reasoning.startswith("unanswered: cut at the token")
+
+
+LENGTH_CODE = "def score(instance, submission):\n    return 1.0 if '42' in submission else 0.0\n"
+
+
+def test_a_sandbox_that_cannot_start_stores_nothing_and_the_next_pass_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real sandbox, through the python grader the subjects use: the host cannot make
+    # the sandbox's scratch folder in the first pass (sandbox_error), then recovers.
+    if sandbox.isolation() is None:  # probed (and cached) while the host still works
+        pytest.skip("no sandbox isolation works on this machine")
+    task = make_task("exact").model_copy(
+        update={"id": "t-python", "grading": "python", "score_code": LENGTH_CODE}
+    )
+    with StubOpenAI([], default=RIGHT) as subject, StubOpenAI([]) as judge:
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+        _, first = evaluate_passes(tmp_path, subject, judge, task, passes=1)
+        monkeypatch.undo()
+        store, second = evaluate_passes(tmp_path, subject, judge, task, passes=1)
+    assert (first, second) == ([0], [1])  # a 0 stored in the first pass would never be retried
+    (record,) = store.records()
+    assert record.score == 1.0 and record.error == ""
