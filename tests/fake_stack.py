@@ -203,7 +203,9 @@ def seed_references() -> dict[str, str]:
 def fake_settings(
     runs_dir: Path, tiny_base: Path, population: FakePopulation, roles: StubOpenAI
 ) -> dict[str, object]:
-    """Context settings of a small run on the fake stack (2 generations, 12 tasks)."""
+    """Context settings of a small run on the fake stack (2 generations, 2 tasks + the seeds)."""
+    from acdc.tasks import load_tasks, seed_tasks_dir
+
     settings: dict[str, object] = {
         "runs_dir": str(runs_dir),
         "base_model": str(tiny_base),
@@ -214,7 +216,7 @@ def fake_settings(
         "children_per_generation": 2,
         "archive_size": 3,
         "generations": 2,
-        "initial_pool": 12,
+        "initial_pool": len(load_tasks(seed_tasks_dir())) + 2,  # the scientist writes two
         "task_batch": 2,
         "reflection_rounds": 0,
     }

@@ -90,7 +90,7 @@ def test_the_pool_cap_and_the_archive_size_hold_from_generation_zero(
 ) -> None:
     population, roles = stack
     settings = fake_settings(tmp_path / "runs", tiny_base, population, roles)
-    # Ten seed tasks against a cap of six; four children plus the seed against three.
+    # Fourteen seed tasks against a cap of six; four children plus the seed against three.
     settings |= {"run_id": "caps", "generations": 1, "initial_pool": 12, "pool_max": 6}
     settings |= {"initial_population": 4, "archive_size": 3, "request_retries": 0}
     ctx = Context(**settings)  # type: ignore[arg-type]
