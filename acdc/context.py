@@ -485,6 +485,30 @@ class Context:
             "that measured 240 against 165 tokens/s at 64 requests."
         ),
     )
+    cpu_threads_bind: str = field(
+        default="",
+        metadata=_desc(
+            "Cores the CPU build pins the model's OpenMP threads to (VLLM_CPU_OMP_THREADS_BIND): "
+            "'' keeps vLLM's default (auto: the first cores) or the environment's value; "
+            "'nobind' lets the OS place them (shared machines); or a list such as '0-1'."
+        ),
+    )
+    vllm_preload: Literal["none", "auto", "tcmalloc", "iomp", "both"] = field(
+        default="none",
+        metadata=_desc(
+            "Libraries a CPU server start preloads (LD_PRELOAD): tcmalloc (Debian "
+            "libtcmalloc-minimal4), iomp (Intel OpenMP, pip intel-openmp), both, auto "
+            "(whichever is present) or none (not measured here yet). Logged at each start."
+        ),
+    )
+    torch_threads: int = field(
+        default=0,
+        metadata=_desc(
+            "Threads of torch work in the acdc process (breeding SVDs, fine-tuning, "
+            "embeddings): 0 keeps torch's default (one per core), which contends with the "
+            "vLLM server's threads on the same cores."
+        ),
+    )
     gpu_memory_utilization: float = field(
         default=0.85, metadata=_desc("Share of GPU memory vLLM may use (GPU build).")
     )

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc.agents.judge import Judge
+from acdc.agents.judge import Grade, Judge
 from acdc.context import Context
+from acdc.progress import Progress
 from acdc.taskpool import TaskPool
 from acdc.tasks import Task, TaskInstance
 from acdc.types import TaskId
@@ -155,10 +156,24 @@ async def calibrate(
     min_agreement: float,
     override: bool = False,
 ) -> Calibration:
-    """Grade every pair with ``judge`` (concurrently, its own limit paces the calls)."""
-    grades = await asyncio.gather(
-        *(judge.grade(p.task(), p.task().instances[0], p.response) for p in pairs)
-    )
+    """Grade every pair with ``judge`` (concurrently, its own limit paces the calls).
+
+    A progress line shows pairs graded of all and the time per pair: with a small judge
+    on a busy CPU the 40 bundled pairs take minutes at the start of every fresh run.
+    """
+    progress = Progress("judge calibration", len(pairs), unit="pair")
+    progress.update(0)
+    graded_so_far = 0
+
+    async def grade(pair: LabelledPair) -> Grade:
+        nonlocal graded_so_far
+        verdict = await judge.grade(pair.task(), pair.task().instances[0], pair.response)
+        graded_so_far += 1
+        progress.update(graded_so_far)
+        return verdict
+
+    grades = await asyncio.gather(*(grade(p) for p in pairs))
+    progress.finish()
     passed = [g.score is not None and g.score >= PASS_SCORE for g in grades]
     graded = [g.score is not None for g in grades]
     agree = sum(

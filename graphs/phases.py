@@ -23,8 +23,9 @@ from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
 from acdc.graphs import judge_check
 from acdc.graphs.resources import RunResources
 from acdc.population import archive as dns
-from acdc.population.gibberish import check_expert
-from acdc.progress import Progress
+from acdc.population.gibberish import SanityVerdict, check_experts
+from acdc.population.utilization import UtilizationSampler
+from acdc.progress import Progress, RateSource
 from acdc.prompts.loader import prompt_path
 from acdc.runstore import EvalKey
 from acdc.tasks import Task, TaskInstance
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PASS_WAIT_CAP = 30.0
 """Most seconds between two evaluation passes (the wait doubles from 1 s)."""
+RATE_INTERVAL = 1.0
+"""Seconds between readings of the server's token counter for the evaluation's rate."""
 
 
 def derived_seed(*parts: object) -> int:
@@ -62,25 +65,23 @@ def _breed(res: RunResources, pool: Sequence[ExpertId], count: int, generation: 
     started = time.perf_counter()
     breeder = res.breeder()
     bred: list[ExpertId] = []
+    progress = Progress(f"gen {generation} breed", count, unit="child")
     for slot in range(count):
         seed = derived_seed(res.ctx.random_seed, "breed", generation, slot)
         parents = random.Random(seed).sample(list(pool), min(2, len(pool)))
         maker = child_breeder(res, breeder, parents, pool, seed)
         bred.append(maker.breed(parents, seed=seed, generation=generation).id)
-        print(f"[gen {generation} breed] {slot + 1}/{count}", flush=True)
+        progress.update(slot + 1)
+    progress.finish()
     rejected: dict[ExpertId, str] = {}
     if res.ctx.sanity_check and bred:
         res.ensure_server()
 
-        async def check() -> None:
+        async def check() -> list[SanityVerdict]:
             async with res.client() as client:
-                for child in bred:
-                    verdict = await check_expert(client, child)
-                    if not verdict.ok:
-                        rejected[child] = verdict.reason
-                    await client.unload(child)
+                return await check_experts(client, bred, f"gen {generation} sanity check")
 
-        res.run_async(check())
+        rejected = {v.expert_id: v.reason for v in res.run_async(check()) if not v.ok}
     kept = [c for c in bred if c not in rejected]
     res.run.log(
         "phase",
@@ -148,6 +149,25 @@ def evaluate(
         tasks: What they answer; the counted active pool (:func:`counted_tasks`) if None.
         phase: Name of the ``phase`` record and of the progress line.
     """
+    # The progress line's tok/s is the server's own generation counter over the last
+    # ~10 s (the judge's tokens included), as the server logs it: finished answers'
+    # tokens over the whole elapsed time (grading, passes, server waits) read 8 tok/s
+    # where the server generated 30-50.
+    sampler = UtilizationSampler(res.server.urls, RATE_INTERVAL).start()
+    try:
+        return _evaluate(res, experts, generation, tasks, phase, sampler.rate)
+    finally:
+        sampler.stop()
+
+
+def _evaluate(
+    res: RunResources,
+    experts: list[ExpertId],
+    generation: int,
+    tasks: Sequence[Task] | None,
+    phase: str,
+    rate: RateSource,
+) -> int:
     started = time.perf_counter()
     by_id = {t.id: t for t in (counted_tasks(res) if tasks is None else tasks)}
     keys: list[EvalKey] = [
@@ -156,18 +176,19 @@ def evaluate(
     store = res.run.evaluations()
     before = len(store.records())
     todo = len(store.missing(keys))
-    progress = Progress(f"gen {generation} {phase}", todo)
+    progress = Progress(f"gen {generation} {phase}", todo, rate=rate)
     passes = res.ctx.evaluation_passes
     for attempt in range(1, passes + 1):
         res.ensure_server()
         written = len(store)
 
+        def record(done: int, total: int, tok: int, earlier: int = progress.tokens) -> None:
+            progress.update(done, total, earlier + tok)  # each pass counts tokens from 0
+
         async def run() -> Counter[str]:
             async with res.client() as client:
                 subjects = res.subjects(client)
-                await subjects.evaluate(
-                    keys, by_id, store, lambda done, total, tok: progress.update(done, total, tok)
-                )
+                await subjects.evaluate(keys, by_id, store, record)
                 return subjects.unscored
 
         unscored = res.run_async(run())

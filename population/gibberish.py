@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from acdc.population.client import PopulationClient
+from acdc.progress import Progress
 from acdc.prompts.loader import prompt_path
 from acdc.types import ExpertId
 
@@ -173,3 +174,24 @@ async def check_expert(
         if reason is not None:
             return SanityVerdict(expert_id, False, f"{reason} for {prompt!r}", answers)
     return SanityVerdict(expert_id, True, "", answers)
+
+
+async def check_experts(
+    client: PopulationClient, expert_ids: list[ExpertId], label: str = "sanity check"
+) -> list[SanityVerdict]:
+    """Check ``expert_ids`` one after another, unloading each from the server after its check.
+
+    One at a time keeps at most one fresh adapter loaded for the check (children wait
+    for evaluation on disk, not on the server). A progress line shows children checked
+    of all and the time per child: on a busy CPU a check takes tens of seconds, and a
+    phase of several children must not look hung.
+    """
+    progress = Progress(label, len(expert_ids), unit="child")
+    progress.update(0)
+    verdicts = []
+    for done, expert_id in enumerate(expert_ids, start=1):
+        verdicts.append(await check_expert(client, expert_id))
+        await client.unload(expert_id)
+        progress.update(done)
+    progress.finish()
+    return verdicts

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ from acdc import atomic
 from acdc.population import lora
 from acdc.population.base import BaseWeights
 from acdc.population.mergekit_cli import MergekitError, extract_lora
+from acdc.progress import run_watched, step_line
 
 if TYPE_CHECKING:
     from acdc.population.finetune import FinetuneSettings
@@ -74,7 +74,13 @@ def prepare_base(source: str | Path | None, cache_dir: Path) -> Path:
     atomic.remove_stale_staging(target.parent)
     log.info("dequantizing %s into %s (once; later runs reuse it)", path.name, target)
     with atomic.staged_dir(target) as staging:
-        _run_isolated("acdc.population.seed", "convert-gguf", str(path), str(staging))
+        _run_isolated(
+            f"seed: dequantize {path.name}",
+            "acdc.population.seed",
+            "convert-gguf",
+            str(path),
+            str(staging),
+        )
         (staging / READY_MARKER).write_text(str(path) + "\n")
     return target
 
@@ -88,12 +94,18 @@ def check_hf_folder(path: Path) -> None:
 
 
 def convert_gguf(gguf: Path, out_dir: Path) -> None:
-    """Dequantize a GGUF into safetensors + tokenizer + chat template in ``out_dir``."""
+    """Dequantize a GGUF into safetensors + tokenizer + chat template in ``out_dir``.
+
+    Run in a child process (``prepare_base``); its ``step_line`` reports let the parent's
+    progress line say which of the four steps is under way.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
+        print(step_line(1, 4, "reading the tokenizer"), flush=True)
         tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        print(step_line(2, 4, "dequantizing the weights"), flush=True)
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16
         )
@@ -105,8 +117,10 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    print(step_line(3, 4, "saving safetensors"), flush=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
+    print(step_line(4, 4, "saved"), flush=True)
 
 
 def extract_finetune(finetune: Path, base_dir: Path, cache_dir: Path, max_rank: int) -> Path:
@@ -121,7 +135,13 @@ def extract_finetune(finetune: Path, base_dir: Path, cache_dir: Path, max_rank: 
     atomic.remove_stale_staging(target.parent)
     with atomic.staged_dir(target) as staging:
         try:
-            extract_lora(finetune, base_dir, staging / "adapter", max_rank)
+            extract_lora(
+                finetune,
+                base_dir,
+                staging / "adapter",
+                max_rank,
+                label=f"seed: extract an adapter from {finetune.name}",
+            )
         except MergekitError as err:
             raise SeedError(f"extracting a LoRA from {finetune} failed: {err}") from err
         for item in (staging / "adapter").iterdir():
@@ -207,17 +227,19 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _run_isolated(module: str, *args: str) -> None:
-    """Run a heavy step in a child process, so its memory is returned when it ends."""
-    _run([sys.executable, "-m", module, *args], f"{module} {args[0]}")
+def _run_isolated(label: str, module: str, *args: str) -> None:
+    """Run a heavy step in a child process, so its memory is returned when it ends.
+
+    A progress line (``label``) shows its steps and the seconds so far meanwhile.
+    """
+    _run([sys.executable, "-m", module, *args], f"{module} {args[0]}", label)
 
 
-def _run(command: list[str], what: str) -> None:
+def _run(command: list[str], what: str, label: str) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    result = run_watched(command, label, env=env)
     if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise SeedError(f"{what} failed (exit {result.returncode}):\n{tail}")
+        raise SeedError(f"{what} failed (exit {result.returncode}):\n{result.tail}")
 
 
 def _main(argv: list[str]) -> None:

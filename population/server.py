@@ -7,17 +7,27 @@ A server a run starts is recorded in a pid file (``<run>/logs/vllm.pid``: the se
 pid and the owning process's pid). vLLM runs in its own session, so a run killed with
 SIGKILL leaves it behind holding the port; the next process of that run finds the file,
 sees the owner is gone, and stops the orphan before starting its own server.
+
+On the CPU build three settings shape how vLLM uses the cores (all reach its processes
+through their environment): ``cpu_reserved_cores`` (``VLLM_CPU_NUM_OF_RESERVED_CPU``:
+cores kept from the model's OpenMP threads for the scheduler), ``cpu_threads_bind``
+(``VLLM_CPU_OMP_THREADS_BIND``: which cores those threads are pinned to, or ``nobind``)
+and ``vllm_preload`` (``LD_PRELOAD`` of tcmalloc and/or Intel OpenMP when present on
+the machine, :func:`preload_libraries`). Each start logs what it chose and why.
 """
 
 import contextlib
 import importlib.metadata
 import logging
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -25,6 +35,7 @@ from typing import Literal
 import httpx
 
 from acdc.context import Context
+from acdc.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +137,98 @@ def server_dtype(setting: str, device: Literal["cpu", "gpu"]) -> str:
     return "float32" if device == "cpu" else "bfloat16"
 
 
-def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
-    """Environment of the server process: offline, runtime LoRA updates allowed."""
+TCMALLOC = "libtcmalloc_minimal.so.4"
+"""Debian's ``libtcmalloc-minimal4`` (tcmalloc without its profiler)."""
+TCMALLOC_DIRS = (
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+)
+IOMP = "libiomp5.so"
+"""Intel OpenMP, from the PyPI package ``intel-openmp`` (installed under the venv)."""
+
+
+def find_tcmalloc() -> Path | None:
+    """``libtcmalloc_minimal.so.4`` as the dynamic linker knows it, or at a usual path."""
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        listing = subprocess.run(
+            [ldconfig, "-p"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        for line in listing.splitlines():
+            name, _, target = line.strip().partition(" => ")
+            if name.split(" ", 1)[0] == TCMALLOC and Path(target).is_file():
+                return Path(target)
+    for folder in TCMALLOC_DIRS:
+        if (Path(folder) / TCMALLOC).is_file():
+            return Path(folder) / TCMALLOC
+    return None
+
+
+def find_iomp() -> Path | None:
+    """``libiomp5.so`` of the ``intel-openmp`` package in this environment, if installed.
+
+    The wheel puts it outside site-packages (``<venv>/lib/``); its file list says where.
+    """
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        dist = importlib.metadata.distribution("intel-openmp")
+        for file in dist.files or []:
+            if file.name == IOMP:
+                path = Path(str(dist.locate_file(file))).resolve()
+                if path.is_file():
+                    return path
+    for folder in (Path(sys.prefix) / "lib", Path(sys.prefix) / "opt" / "compiler" / "lib"):
+        if (folder / IOMP).is_file():
+            return folder / IOMP
+    return None
+
+
+@dataclass(frozen=True)
+class Preload:
+    """The libraries a CPU server start preloads, and why (for the log)."""
+
+    paths: list[Path]
+    reason: str
+
+
+def preload_libraries(setting: str) -> Preload:
+    """What ``vllm_preload`` preloads on this machine: ``auto|none|tcmalloc|iomp|both``.
+
+    vLLM's CPU worker warns when neither library is in ``LD_PRELOAD``; with Intel OpenMP
+    preloaded it also sets ``KMP_BLOCKTIME=1`` and the other KMP settings (threads stop
+    spinning at barriers soon, which matters when other processes share the cores).
+    Neither is measured here yet, so the default is ``none``. ``auto`` takes whichever
+    is present; a named library that is missing is logged and left out, never fatal.
+    """
+    if setting == "none":
+        return Preload([], "vllm_preload none: nothing preloaded")
+    wanted = {"auto": ("tcmalloc", "iomp"), "both": ("tcmalloc", "iomp")}.get(setting, (setting,))
+    found = {"tcmalloc": find_tcmalloc(), "iomp": find_iomp()}
+    hints = {
+        "tcmalloc": f"{TCMALLOC} not found (Debian: apt install libtcmalloc-minimal4)",
+        "iomp": f"{IOMP} not found (pip install intel-openmp)",
+    }
+    paths: list[Path] = []
+    notes: list[str] = []
+    for name in wanted:
+        path = found[name]
+        if path is None:
+            notes.append(hints[name])
+        else:
+            paths.append(path)
+            notes.append(f"{name} {path}")
+    return Preload(paths, f"vllm_preload {setting}: " + "; ".join(notes))
+
+
+def launch_env(
+    ctx: Context, device: Literal["cpu", "gpu"], preload: Preload | None = None
+) -> dict[str, str]:
+    """Environment of the server process: offline, runtime LoRA updates allowed.
+
+    On CPU it also carries the thread settings (``cpu_reserved_cores``,
+    ``cpu_threads_bind``) and ``LD_PRELOAD`` of ``preload`` (before any the user set).
+    """
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -142,7 +243,27 @@ def launch_env(ctx: Context, device: Literal["cpu", "gpu"]) -> dict[str, str]:
         # vLLM keeps a core per engine out of its OpenMP threads for the scheduler; on a
         # small machine that core is better spent on the model (see cpu_reserved_cores).
         env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(ctx.cpu_reserved_cores)
+        # Where the model's OpenMP threads are pinned: vLLM's "auto" pins them to the
+        # first cores, which a busy neighbour may hold; "nobind" lets the OS move them.
+        if ctx.cpu_threads_bind:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = ctx.cpu_threads_bind
+        if preload is not None and preload.paths:
+            mine = [str(p) for p in preload.paths]
+            theirs = [p for p in env.get("LD_PRELOAD", "").split(":") if p and p not in mine]
+            env["LD_PRELOAD"] = ":".join(mine + theirs)
     return env
+
+
+_LOG_PREFIX = re.compile(
+    r"^(?:\([^)]*\)\s*)?(?:[A-Z]+\s+\d\d-\d\d \d\d:\d\d:\d\d\s+\[[^\]]*\]\s*)?"
+)
+"""vLLM's ``(EngineCore pid=1) INFO 12-05 20:13:08 [file.py:87] `` before a message."""
+
+
+def log_message(line: str, width: int = 80) -> str:
+    """The message of a vLLM log line, without its process/level/time prefix, cut to fit."""
+    message = _LOG_PREFIX.sub("", line.strip()).strip()
+    return message if len(message) <= width else message[: width - 3] + "..."
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -251,13 +372,24 @@ class PopulationServer:
             )
         device = detect_device(self.ctx.vllm_device)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log.info("starting vLLM (%s) on %s; log: %s", device, self.url, self.log_path)
+        preload = preload_libraries(self.ctx.vllm_preload) if device == "cpu" else None
+        threads = ""
+        if device == "cpu":
+            bind = self.ctx.cpu_threads_bind or os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "")
+            threads = (
+                f"; threads: {self.ctx.cpu_reserved_cores} cores reserved, bind "
+                f"{bind or 'auto (vLLM default)'}; preload: {preload.reason if preload else ''}"
+            )
+        log.info("starting vLLM (%s) on %s; log: %s%s", device, self.url, self.log_path, threads)
         with self.log_path.open("ab") as sink:
+            if threads:  # beside vLLM's own lines, which warn about LD_PRELOAD either way
+                sink.write(f"acdc: starting vLLM{threads}\n".encode())
+                sink.flush()
             self.process = subprocess.Popen(
                 launch_command(self.ctx, self.model_dir, device, self.lora),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env=launch_env(self.ctx, device),
+                env=launch_env(self.ctx, device, preload),
                 start_new_session=True,
             )
         if self.pid_file is not None:
@@ -267,8 +399,11 @@ class PopulationServer:
         return self
 
     def _wait_started(self) -> None:
+        """Wait for the health check, with a progress line: a start takes minutes on CPU."""
         deadline = time.monotonic() + self.ctx.server_start_timeout
         assert self.process is not None
+        waiting = f"waiting for {self.url}/health (pid {self.process.pid})"
+        progress = Progress("vllm start", 0, unit="", note=waiting)
         while time.monotonic() < deadline:
             code = self.process.poll()
             if code is not None:
@@ -277,8 +412,12 @@ class PopulationServer:
                     f"vLLM exited with code {code} while starting:\n{self.log_tail()}"
                 )
             if self.healthy():
+                progress.update(0, note=f"ready at {self.url}")
+                progress.finish()
                 log.info("vLLM is ready at %s", self.url)
                 return
+            last = log_message(self.last_log_line())
+            progress.update(0, note=f"{waiting}; log: {last}" if last else waiting)
             time.sleep(1.0)
         self.stop()
         raise ServerError(
@@ -288,9 +427,17 @@ class PopulationServer:
 
     def _wait_attached(self) -> None:
         deadline = time.monotonic() + min(self.ctx.server_start_timeout, 60.0)
+        progress: Progress | None = None
         while time.monotonic() < deadline:
             if self.healthy():
+                if progress is not None:
+                    progress.update(0, note="answering")
+                    progress.finish()
                 return
+            # Quiet when the server answers at once; a line every few seconds otherwise.
+            note = f"waiting for {', '.join(self.urls)} to answer /health"
+            progress = progress or Progress("vllm attach", 0, unit="", note=note)
+            progress.update(0)
             time.sleep(1.0)
         raise ServerError(f"no healthy vLLM server at {', '.join(self.urls)} (server_url(s))")
 
@@ -330,6 +477,14 @@ class PopulationServer:
         if self.pid_file is not None:
             self.pid_file.unlink(missing_ok=True)
         log.info("vLLM stopped")
+
+    def last_log_line(self) -> str:
+        """The last line of the server log (read from its end: the log grows per start)."""
+        with contextlib.suppress(OSError), self.log_path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4096))
+            lines = handle.read().decode(errors="replace").strip().splitlines()
+            return lines[-1].strip() if lines else ""
+        return ""
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """The last lines of the server log, for error messages."""

@@ -105,6 +105,30 @@ def summarize(samples: Sequence[Sample]) -> Utilization | None:
     )
 
 
+def window_rate(samples: Sequence[Sample], window: float | None = None) -> float | None:
+    """Generated tokens/s over the last ``window`` seconds of ``samples`` (all with None).
+
+    The window starts at the latest sample at least ``window`` seconds before the last
+    one (or the first sample), so it spans at least ``window`` seconds once that much
+    was sampled: what vLLM's own throughput log line averages over (about 10 s). A
+    counter that went back (a restarted server) counts as no tokens, not as negative.
+
+    Returns:
+        Tokens per second, or None with fewer than two samples or no time between them.
+    """
+    if len(samples) < 2:
+        return None
+    last = samples[-1]
+    first = samples[0]
+    if window is not None:
+        before = [s for s in samples[:-1] if s.at <= last.at - window]
+        first = before[-1] if before else samples[0]
+    seconds = last.at - first.at
+    if seconds <= 0:
+        return None
+    return max(0.0, last.generated - first.generated) / seconds
+
+
 class UtilizationSampler:
     """Reads the servers' ``/metrics`` on a thread between ``start`` and ``stop``."""
 
@@ -125,6 +149,10 @@ class UtilizationSampler:
         self._stop.set()
         self._thread.join(timeout=10)
         return summarize(self.samples)
+
+    def rate(self, window: float | None = None) -> float | None:
+        """Generated tokens/s so far (:func:`window_rate`); fits ``Progress(rate=...)``."""
+        return window_rate(list(self.samples), window)
 
     def read(self, client: httpx.Client) -> Sample | None:
         """One reading summed over the servers; None when one does not answer."""
