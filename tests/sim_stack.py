@@ -38,7 +38,8 @@ _LISTED = re.compile(r"^- ([a-z]+) \(\d+ tasks?\)$", re.MULTILINE)
 """Capabilities named in the pool summary of the scientist's create prompt."""
 _TAG = re.compile(r"\[(?P<cap>[a-z]+) level (?P<level>-?\d+\.\d)\]")
 SKILL_NOISE = 0.5
-"""Std of a child's skill change per capability (breeding moves skills)."""
+"""Std of a child's skill change per capability (breeding moves skills); a slow world
+passes a smaller one to ``SimWorld``."""
 INSTANCE_NOISE = 0.25
 """Std of the fixed per-(expert, instance) luck."""
 
@@ -79,20 +80,26 @@ def task_draft(capability: str, level: float, salt: int) -> dict[str, Any]:
 
 
 def write_seed_tasks(folder: Path, capabilities: list[str], level: float) -> Path:
-    """Hand-written seed tasks of the world, one per capability."""
+    """Hand-written seed tasks of the world, one per capability, all at ``level``."""
+    return write_seed_levels(folder, [(capability, level) for capability in capabilities])
+
+
+def write_seed_levels(folder: Path, tasks: list[tuple[str, float]]) -> Path:
+    """Hand-written seed tasks of the world: one per (capability, level) pair."""
     folder.mkdir(parents=True, exist_ok=True)
-    for n, capability in enumerate(capabilities):
+    for n, (capability, level) in enumerate(tasks):
         draft = task_draft(capability, level, n)
+        name = f"seed-{capability}-{n}"
         task = {
             **{k: v for k, v in draft.items()},
-            "id": f"seed-{capability}",
+            "id": name,
             "adaptation": "seed",
             "generation": 0,
             "instances": [
                 {"id": f"i{k}", **inst} for k, inst in enumerate(draft["instances"], start=1)
             ],
         }
-        (folder / f"seed-{capability}.json").write_text(json.dumps(task))
+        (folder / f"{name}.json").write_text(json.dumps(task))
     return folder
 
 
@@ -136,8 +143,9 @@ class SimScientist(StubOpenAI):
 class SimWorld(FakePopulation):
     """The population server of the world: answers by latent skill against task level."""
 
-    def __init__(self) -> None:
+    def __init__(self, skill_noise: float = SKILL_NOISE) -> None:
         self.paths: dict[str, Path] = {}
+        self.skill_noise = skill_noise
         super().__init__({})
 
     def respond_at(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -154,7 +162,7 @@ class SimWorld(FakePopulation):
         for parent in parents:
             self.paths.setdefault(parent, folder.parent / parent)
         inherited = sum(self.skill(p, capability) for p in parents) / len(parents)
-        return inherited + SKILL_NOISE * _unit(expert, capability)
+        return inherited + self.skill_noise * _unit(expert, capability)
 
     def passes(self, expert: str, question: str) -> bool:
         """Whether ``expert`` answers the tagged ``question`` right."""

@@ -22,9 +22,7 @@ def test_the_local_model_writes_a_schema_valid_task_and_grades_an_answer(
     roles = dataclasses.replace(
         ctx, scientist_temperature=0.0, scientist_retries=0, scientist_timeout=900.0
     )
-    scientist = Scientist(
-        caller_for(roles, "scientist", server.url), reflection_rounds=0
-    )
+    scientist = Scientist(caller_for(roles, "scientist", server.url), reflection_rounds=0)
     judge = Judge(caller_for(roles, "judge", server.url))
     seeds = load_tasks(seed_tasks_dir())
     task = next(t for t in seeds if t.grading == "rubric")
