@@ -26,9 +26,9 @@ from acdc.runstore import RunDir
 from acdc.tasks import Task
 from acdc.vectorstore.tasks import TaskIndex
 from tests.fake_stack import FakePopulation, FakeRoles, task_draft
+from tests.graph_tests.test_taskforce import TOPICS, make_run
 from tests.integration_tests.conftest import free_port
 from tests.stub_openai import StubOpenAI
-from tests.unit_tests.test_taskforce import TOPICS, make_run
 
 pytestmark = pytest.mark.integration
 
