@@ -1,10 +1,14 @@
-"""The grouped multi-LoRA CPU ops agree with vLLM's own ops."""
+"""The grouped multi-LoRA CPU ops agree with vLLM's own ops (vLLM imported, no server).
+
+The fused linear LoRA against a plain reference: tests/unit_tests/test_fused_lora.py.
+"""
 
 import pytest
 import torch
 from vllm.lora.ops.torch_ops import lora_ops
 
-from acdc.population.lora_kernel import fused_lora_linear, make_ops, patch_wrapper, token_groups
+from acdc.population.lora_kernel import make_ops, patch_wrapper
+from tests.unit_tests.test_fused_lora import linear_weights, reference_linear
 
 OPS = make_ops(lora_ops)
 
@@ -57,39 +61,6 @@ def test_prefill_path_uses_the_grouped_ops_and_tokens_without_adapter_get_nothin
     OPS["bgmv_shrink"](batch["x"], batch["a"], ours, same, 1.0)
     lora_ops.bgmv_shrink(batch["x"], batch["a"], theirs, same, 1.0)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
-
-
-def reference_linear(y, x, lora_a, lora_b, scale, slices, indices):
-    """Token by token: each token's own adapter on every slice; -1 adds nothing."""
-    out = y.clone()
-    for t, slot in enumerate(indices.tolist()):
-        if slot < 0:
-            continue
-        offset = 0
-        for a, b, size in zip(lora_a, lora_b, slices, strict=True):
-            out[t, offset : offset + size] += scale * (x[t] @ a[slot, 0].T) @ b[slot, 0].T
-            offset += size
-    return out
-
-
-def linear_weights(slices: tuple[int, ...], width: int = 64, rank: int = 8):
-    gen = torch.Generator().manual_seed(1)
-    a = tuple(torch.randn(4, 1, rank, width, generator=gen) for _ in slices)
-    b = tuple(torch.randn(4, 1, size, rank, generator=gen) for size in slices)
-    return torch.randn(10, width, generator=gen), a, b
-
-
-@pytest.mark.parametrize("slices", [(32, 16, 16), (48,), (20, 20)])
-@pytest.mark.parametrize(
-    "indices", [[0, 2, 2, -1, 1, 0, 3, 3, -1, 1], [2] * 10, [-1] * 10, [1] * 9 + [-1]]
-)
-def test_the_fused_linear_lora_adds_each_tokens_own_adapter(slices, indices):
-    x, a, b = linear_weights(slices)
-    index = torch.tensor(indices)
-    y = torch.randn(10, 64)  # wider than the slices when they sum to less: the rest is kept
-    ours = y.clone()
-    fused_lora_linear(ours, x, a, b, 0.5, slices, token_groups(index))
-    torch.testing.assert_close(ours, reference_linear(y, x, a, b, 0.5, slices, index))
 
 
 def test_the_patched_wrapper_regroups_tokens_when_the_batch_changes():
