@@ -22,6 +22,7 @@ from typing import Any
 
 from acdc.agents.judge import Grade, Judge
 from acdc.context import Context
+from acdc.population.pass_rule import LABEL_THRESHOLD, passes
 from acdc.progress import Progress
 from acdc.taskpool import TaskPool
 from acdc.tasks import Task, TaskInstance
@@ -30,7 +31,6 @@ from acdc.types import TaskId
 CALIBRATION_FILE = "judge_calibration.json"
 """The run folder's record of its judge's calibration."""
 BUNDLED_PAIRS = Path(__file__).resolve().parents[1] / "bench" / "data" / "judge_pairs.jsonl"
-PASS_SCORE = 0.5
 _FIELDS = ("instruction", "reference", "rubric", "response")
 
 
@@ -174,7 +174,7 @@ async def calibrate(
 
     grades = await asyncio.gather(*(grade(p) for p in pairs))
     progress.finish()
-    passed = [g.score is not None and g.score >= PASS_SCORE for g in grades]
+    passed = [passes(g.score, LABEL_THRESHOLD) for g in grades]
     graded = [g.score is not None for g in grades]
     agree = sum(
         ok and hit == bool(p.label) for ok, hit, p in zip(graded, passed, pairs, strict=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from acdc.agents import graders
 from acdc.agents.sandbox import SandboxUnavailableError
+from acdc.population.pass_rule import LABEL_THRESHOLD, passes
 from acdc.tasks import Task, TaskInstance
 
 NON_ANSWER = "I am not sure.\nAnswer: I do not know"
@@ -71,7 +72,7 @@ def _instance_problem(task: Task, instance: TaskInstance) -> str:
         wrong = _grade(task, instance, submission)
         if isinstance(wrong, str):
             return wrong
-        if wrong.score >= 0.5:
+        if passes(wrong.score, LABEL_THRESHOLD):
             return f"the grader passes {label} (score {wrong.score:g}): it cannot tell"
     return ""
 

@@ -17,6 +17,7 @@ from acdc.graphs import judge_check
 from acdc.graphs.phases import scored_instances
 from acdc.graphs.resources import RunResources
 from acdc.population.diversity import gains_text, greedy_gains, pairwise_disagreement
+from acdc.population.pass_rule import passes
 from acdc.tasks import Task, TaskInstance
 from acdc.types import ExpertId
 
@@ -45,7 +46,8 @@ def archive_diversity(res: RunResources, archive: Sequence[ExpertId]) -> dict[st
         for column, (task, instance) in enumerate(columns):
             record = records.get((expert, task.id, instance.id))
             line.append(None if record is None else answer_key(task, instance, record.response))
-            solved[row, column] = record is not None and record.score >= res.ctx.pass_threshold
+            score = None if record is None else record.score
+            solved[row, column] = passes(score, res.ctx.pass_threshold)
         answers.append(line)
     gains = greedy_gains(solved, res.ctx.taskforce_size)
     return {

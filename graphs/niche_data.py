@@ -32,6 +32,7 @@ from acdc.population.finetune import Example
 from acdc.population.finetune_data import benchmark_questions, drop_benchmark
 from acdc.population.operators import registry
 from acdc.population.operators.specialize import Specialize
+from acdc.population.pass_rule import passes
 from acdc.population.scoreboard import pass_rates
 from acdc.prompts.loader import load_prompt
 from acdc.tasks import Task, TaskInstance
@@ -122,7 +123,8 @@ async def passing_answers(
             log.warning("specialize sample of %s on %s failed: %s", expert, task.id, err)
             return None
         ok = reply.finish_reason != "length" and not grade.failed
-        return Example(text, reply.text) if ok and grade.score >= res.ctx.pass_threshold else None
+        good = ok and passes(grade.score, res.ctx.pass_threshold)
+        return Example(text, reply.text) if good else None
 
     found = await asyncio.gather(*(one(*job) for job in jobs))
     unique = list(dict.fromkeys(e for e in found if e is not None))

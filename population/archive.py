@@ -30,6 +30,7 @@ from typing import Literal, TypeAlias, get_args
 
 import numpy as np
 
+from acdc.population.pass_rule import passes
 from acdc.types import ExpertId, TaskId
 
 SelectionMethod: TypeAlias = Literal["dns", "top_fitness"]
@@ -49,7 +50,8 @@ def skill_matrix(
             not a pass here, and :func:`known_matrix` masks it.
         experts: Row order.
         tasks: Column order (the active tasks).
-        threshold: An expert passes a task when its mean score is ``>= threshold``.
+        threshold: An expert passes a task when its mean score reaches it
+            (:func:`~acdc.population.pass_rule.passes`).
 
     Returns:
         Bool array of shape ``(n_experts, n_tasks)``.
@@ -57,8 +59,7 @@ def skill_matrix(
     skills = np.zeros((len(experts), len(tasks)), dtype=bool)
     for i, expert in enumerate(experts):
         for j, task in enumerate(tasks):
-            score = scores.get((expert, task))
-            skills[i, j] = score is not None and score >= threshold
+            skills[i, j] = passes(scores.get((expert, task)), threshold)
     return skills
 
 
