@@ -2,10 +2,10 @@
 PY := .venv/bin/python
 SETUP := bash scripts/setup.sh
 
-.PHONY: help setup run studio demo test test-unit lint format typecheck bench
+.PHONY: help setup run studio demo test test-fast test-graphs lint format typecheck bench
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 setup:  ## create/update .venv (CPU build of vLLM; `bash scripts/setup.sh gpu` for GPUs)
 	@$(SETUP)
@@ -19,11 +19,14 @@ studio: setup  ## serve the graphs for LangGraph Studio (PORT=2025 by default)
 demo: setup  ## seed, serve, breed two children, let each answer
 	$(PY) -m acdc.cli demo
 
-test: setup  ## every test: unit and the real vLLM CPU stack
-	$(PY) -m pytest -q tests
+test: test-fast  ## every test: the fast tier alone (its guard needs that), then graphs and vLLM
+	$(PY) -m pytest -q tests --ignore=tests/unit_tests
 
-test-unit: setup  ## the fast unit tests only
+test-fast: setup  ## pure unit tests, under a minute: no vLLM, no model server, no graph run
 	$(PY) -m pytest -q tests/unit_tests
+
+test-graphs: setup  ## graph runs on scripted roles and a fake population server (minutes)
+	$(PY) -m pytest -q tests/graph_tests
 
 lint: typecheck  ## ruff and mypy
 	.venv/bin/ruff check .
