@@ -188,8 +188,8 @@ def _wait_for_interrupt() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Run the coevolution loop (--resume RUN_ID, or --fork RUN_ID --at-generation K)."""
+    from acdc.rundir import RunDir, load_run_config
     from acdc.runner import run
-    from acdc.runstore import load_run_config
 
     names = {f.name for f in dataclasses.fields(Context)}
     explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
@@ -202,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         ctx = Context.load(
             args.config,
             base=recorded,
-            base_name=str(runs_dir / source / "config.yaml"),
+            base_name=str(RunDir(runs_dir / source, read_only=True).config_file),
             **{**explicit, "run_id": args.run_id if args.fork else args.resume},
         )
     else:
@@ -226,16 +226,16 @@ def _run_context(args: argparse.Namespace) -> Context:
     The run's recorded settings (its base model, rank cap, server), overridden by the
     ``--config`` file's values, then by the options given.
     """
-    from acdc.runstore import load_run_config
+    from acdc.rundir import RunDir, load_run_config
 
     names = {f.name for f in dataclasses.fields(Context)}
     explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
     folder = Path(args.run)
-    if not (folder / "config.yaml").is_file():
+    if not RunDir(folder, read_only=True).config_file.is_file():
         folder = Path(explicit.get("runs_dir") or Context().runs_dir) / args.run
     where = {"runs_dir": str(folder.parent), "run_id": folder.name}
     recorded = load_run_config(folder)
-    base_name = str(folder / "config.yaml")
+    base_name = str(RunDir(folder, read_only=True).config_file)
     overrides = {**explicit, **where}
     return Context.load(args.config, base=recorded, base_name=base_name, **overrides)
 
@@ -277,9 +277,10 @@ def cmd_plan(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     """Write the HTML report of a run (figures embedded) into its report/ folder."""
     from acdc.report import write_report
+    from acdc.rundir import RunDir
 
     folder = Path(args.run)
-    if not (folder / "config.yaml").is_file() and not (folder / "metrics.jsonl").is_file():
+    if not RunDir(folder, read_only=True).is_run():
         # write_report would create report/ in any folder, even a mistyped one.
         raise ConfigError(f"{folder} is not an acdc run folder (no config.yaml or metrics.jsonl)")
     started = time.perf_counter()

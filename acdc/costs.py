@@ -31,7 +31,6 @@ BUDGET_REFUSAL = "cost budget spent"
 """Start of the reason of a call the budget refused (never sent: not the item's fault)."""
 CHARS_PER_TOKEN = 3
 """Prompt characters per input token in the worst-case estimate of a call in flight."""
-COSTS_FILE = "costs.json"
 WAIT_POLL = 0.05
 """Seconds between checks of a call waiting for calls in flight to settle."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc.context import Context
+from acdc.rundir import RunDir
 from acdc.tasks import seed_tasks_dir
 
 ROLES = ("subjects", "judge", "scientist", "curator")
@@ -105,7 +106,7 @@ def measure(run_dir: Path) -> Measured:
     retired and joining shares from each adaptation's pool before (the last generation
     record) and after (the phase record).
     """
-    path = run_dir / "metrics.jsonl"
+    path = RunDir(run_dir, read_only=True).metrics_file
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: give a run folder with metrics")
     calls, subject, judge = 0, 0.0, 0.0

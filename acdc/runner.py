@@ -24,6 +24,7 @@ from langgraph.types import Command
 
 from acdc.context import ConfigError, Context
 from acdc.costs import BudgetSpentError
+from acdc.rundir import RunDir
 
 RECURSION_LIMIT = 1_000_000
 """Steps per invocation; the run's own budgets end it long before."""
@@ -106,7 +107,8 @@ def checkpointer(ctx: Context) -> Iterator[BaseCheckpointSaver[Any]]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(ctx.run_dir / "checkpoints.sqlite", check_same_thread=False)
+    path = RunDir(ctx.run_dir, read_only=True).checkpoints_file  # a fork's source may be live
+    connection = sqlite3.connect(path, check_same_thread=False)
     try:
         yield SqliteSaver(connection)
     finally:
@@ -119,19 +121,19 @@ def run(ctx: Context, *, resume: bool) -> str:
     from acdc.graphs.resources import close_all
 
     preflight(ctx)
-    started_before = (ctx.run_dir / "config.yaml").exists()
+    started_before = RunDir(ctx.run_dir, read_only=True).config_file.exists()
     if started_before and not resume:
         raise ConfigError(
             f"run_id: run {ctx.run_id!r} already exists in {ctx.runs_dir}; "
             f"continue it with --resume {ctx.run_id} or choose another --run-id"
         )
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    (ctx.run_dir / "STOP").unlink(missing_ok=True)
+    folder = RunDir(ctx.run_dir)
+    folder.stop_file.unlink(missing_ok=True)
     config: RunnableConfig = {
         "configurable": {"thread_id": ctx.run_id},
         "recursion_limit": RECURSION_LIMIT,
     }
-    restore = _graceful_stop(ctx.run_dir / "STOP")
+    restore = _graceful_stop(folder.stop_file)
     reason, aborted = "", False
     try:
         with checkpointer(ctx) as saver:
@@ -208,7 +210,8 @@ def ask_review(request: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         elif choice == "r":
             decision["reject"].append(task["id"])
         else:
-            path = run_dir / "review" / f"edit-{task['id']}.json"
+            path = RunDir(run_dir, read_only=True).review_edit_file(task["id"])
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(task, indent=2))
             input(f"edit {path}, save it, then press Enter ")
             decision["edit"][task["id"]] = json.loads(path.read_text())

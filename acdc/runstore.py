@@ -1,38 +1,21 @@
-"""A run's folder: config and prompts as used, evaluation records, archives, metrics.
+"""A run's records: append-only JSONL logs and the keyed evaluation store.
 
-Layout of ``<runs_dir>/<run_id>/``::
-
-    config.yaml          the Context as used (rewritten on every start or resume)
-    prompts/             the exact prompt files used, one per role action
-    experts/             adapters + metadata (population.experts)
-    tasks/, pool.json    task bodies and the pool's state (acdc.taskpool)
-    evaluations.jsonl    append-only, keyed (expert, task, instance) records
-    archive/gen-NNN.json survivors, scores and fitness after each generation
-    metrics.jsonl        one line per phase and per generation
-    summary.md           human-readable state of the run
-    checkpoints.sqlite   LangGraph checkpoints (the CLI's default checkpointer)
-    STOP                 create this file to stop gracefully after the current generation
-
-Everything but the two JSONL logs is written whole and atomically; the logs are
-append-only with one fsync per record, and a torn last line left by a killed process is
-cut off when the log is opened again.
+A log is append-only with one fsync per record, and a torn last line left by a killed
+process is cut off when the log is opened again for writing (only skipped when opened
+read-only, by a reader of a live run). The evaluation store is one such log, keyed by
+(expert, task, instance), so a resumed run never redoes or double-counts an answer.
+Where each file lives in the run folder is :class:`acdc.rundir.RunDir`'s business.
 """
 
-import hashlib
 import json
 import os
 import threading
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
-from acdc import atomic, safe_files
-from acdc.context import ConfigError, Context
 from acdc.types import ExpertId, TaskId
 
 EvalKey = tuple[ExpertId, TaskId, str]
@@ -158,87 +141,3 @@ class EvaluationStore:
     def records(self) -> list[EvalRecord]:
         """Every record, in the order written."""
         return list(self._records.values())
-
-
-@dataclass
-class RunDir:
-    """Paths and small writers of one run's folder."""
-
-    root: Path
-    metrics: JsonlLog = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic.remove_stale_staging(self.root)
-        self.metrics = JsonlLog(self.root / "metrics.jsonl")
-
-    @property
-    def checkpoints(self) -> Path:
-        """SQLite file of the run's LangGraph checkpoints."""
-        return self.root / "checkpoints.sqlite"
-
-    @property
-    def stop_file(self) -> Path:
-        """Touch this file to end the run after the current generation."""
-        return self.root / "STOP"
-
-    def evaluations(self) -> EvaluationStore:
-        """The run's evaluation store (re-read from disk)."""
-        return EvaluationStore(self.root / "evaluations.jsonl")
-
-    def record_config(self, ctx: Context) -> None:
-        """Write the configuration as used, so a resume or a reader sees the same values."""
-        text = yaml.safe_dump(ctx.to_dict(), sort_keys=True)
-        atomic.write_text(self.root / "config.yaml", text)
-
-    def record_prompts(self, prompts: dict[str, Path]) -> dict[str, str]:
-        """Copy the exact prompt files used into ``prompts/``; returns name -> sha256."""
-        digests: dict[str, str] = {}
-        for name, path in sorted(prompts.items()):
-            data = path.read_bytes()
-            atomic.write_bytes(self.root / "prompts" / f"{name}.txt", data)
-            digests[name] = hashlib.sha256(data).hexdigest()
-        return digests
-
-    def log(self, event: str, **values: Any) -> None:
-        """Append one metrics record with a wall-clock timestamp."""
-        self.metrics.append({"event": event, "time": round(time.time(), 3), **values})
-
-    def write_archive(self, generation: int, archive: dict[str, Any]) -> None:
-        """Store the archive after ``generation``."""
-        atomic.write_json(self.root / "archive" / f"gen-{generation:03d}.json", archive)
-
-    def read_archive(self, generation: int) -> dict[str, Any] | None:
-        """The archive stored after ``generation``, if any."""
-        path = self.root / "archive" / f"gen-{generation:03d}.json"
-        return json.loads(path.read_text()) if path.exists() else None
-
-    def write_summary(self, text: str) -> None:
-        """Replace the human-readable summary."""
-        atomic.write_text(self.root / "summary.md", text)
-
-
-def load_run_config(run_dir: Path) -> dict[str, Any]:
-    """The settings recorded by an earlier start of the run in ``run_dir``.
-
-    Read with the caps of :mod:`acdc.safe_files`: a corrupt or hostile file is one
-    error line naming it, and nothing in the run folder is touched.
-
-    Raises:
-        FileNotFoundError: ``run_dir`` holds no config.yaml.
-        ConfigError: The file is unreadable, not YAML, over a cap, or not a mapping.
-    """
-    path = run_dir / "config.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} holds no config.yaml: is it an acdc run folder?")
-    try:
-        loaded = safe_files.load_yaml(path, "recorded config")
-    except safe_files.InputFileError as err:
-        raise ConfigError(f"{err} (the run's recorded settings)", "config") from None
-    if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
-        raise ConfigError(
-            f"{path}: the run's recorded settings are not a mapping of field: value "
-            f"(got {type(loaded).__name__})",
-            "config",
-        )
-    return loaded

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from acdc import atomic
+from acdc.rundir import RunDir
 from acdc.tasks import Task, load_task, save_task
 from acdc.types import TaskId
 
@@ -33,7 +34,7 @@ class TaskPool:
     def open(cls, run_dir: Path) -> "TaskPool":
         """Load the pool of ``run_dir`` (empty if the run has none yet)."""
         pool = cls(root=run_dir)
-        path = run_dir / "pool.json"
+        path = pool.folder.pool_file
         if path.exists():
             state: dict[str, Any] = json.loads(path.read_text())
             pool.active = list(state["active"])
@@ -43,14 +44,19 @@ class TaskPool:
         return pool
 
     @property
+    def folder(self) -> RunDir:
+        """The run folder's paths (read-only view: the pool only writes its own files)."""
+        return RunDir(self.root, read_only=True)
+
+    @property
     def tasks_dir(self) -> Path:
         """Folder of the task bodies, one JSON file per task ever admitted."""
-        return self.root / "tasks"
+        return self.folder.tasks_dir
 
     def get(self, task_id: TaskId) -> Task:
         """A task body (active or retired)."""
         if task_id not in self._tasks:
-            self._tasks[task_id] = load_task(self.tasks_dir / f"{task_id}.json")
+            self._tasks[task_id] = load_task(self.folder.task_file(task_id))
         return self._tasks[task_id]
 
     def active_tasks(self) -> list[Task]:
@@ -65,7 +71,7 @@ class TaskPool:
         """Add ``task`` to the active pool (idempotent)."""
         if task.id in self.active:
             return
-        save_task(task, self.tasks_dir / f"{task.id}.json")
+        save_task(task, self.folder.task_file(task.id))
         self._tasks[task.id] = task
         self.active.append(task.id)
         self.retired.pop(task.id, None)
@@ -89,7 +95,7 @@ class TaskPool:
 
     def has(self, task_id: TaskId) -> bool:
         """Whether the run holds the body of ``task_id`` (active or retired)."""
-        return task_id in self._tasks or (self.tasks_dir / f"{task_id}.json").is_file()
+        return task_id in self._tasks or self.folder.task_file(task_id).is_file()
 
     def replace(self, parent: TaskId, variant: Task) -> None:
         """Admit a harder/easier ``variant`` in place of ``parent`` (the reference's rule)."""
@@ -118,7 +124,7 @@ class TaskPool:
 
     def _save(self) -> None:
         atomic.write_json(
-            self.root / "pool.json",
+            self.folder.pool_file,
             {
                 "active": self.active,
                 "retired": self.retired,

@@ -24,12 +24,11 @@ from acdc.agents.judge import Grade, Judge
 from acdc.context import Context
 from acdc.population.pass_rule import LABEL_THRESHOLD, passes
 from acdc.progress import Progress
+from acdc.rundir import RunDir
 from acdc.taskpool import TaskPool
 from acdc.tasks import Task, TaskInstance
 from acdc.types import TaskId
 
-CALIBRATION_FILE = "judge_calibration.json"
-"""The run folder's record of its judge's calibration."""
 BUNDLED_PAIRS = Path(__file__).resolve().parents[1] / "bench" / "data" / "judge_pairs.jsonl"
 _FIELDS = ("instruction", "reference", "rubric", "response")
 
@@ -201,7 +200,7 @@ async def calibrate(
 
 def load_calibration(path: Path) -> Calibration | None:
     """The calibration saved at ``path`` (a run folder or the file), or None."""
-    file = path / CALIBRATION_FILE if path.is_dir() else path
+    file = RunDir(path, read_only=True).calibration_file if path.is_dir() else path
     try:
         return Calibration(**json.loads(file.read_text()))
     except (OSError, ValueError, TypeError):

@@ -32,6 +32,7 @@ from acdc.population.client import open_client
 from acdc.population.experts import ExpertStore
 from acdc.population.taskforce import skill_cells
 from acdc.progress import Progress
+from acdc.rundir import RunDir
 from acdc.runstore import EvalKey, EvaluationStore
 from acdc.taskpool import TaskPool
 from acdc.types import TaskId
@@ -57,7 +58,7 @@ def missing_triples(ctx: Context, leave_out: Collection[TaskId] = ()) -> list[Ev
         if t not in leave_out
         for i in ids
     ]
-    store = EvaluationStore(ctx.run_dir / "evaluations.jsonl", read_only=True)
+    store = RunDir(ctx.run_dir, read_only=True).evaluations()
     return store.missing(keys)
 
 
@@ -88,7 +89,7 @@ def complete_skills(
         return Completion(0, 0)
     pool = TaskPool.open(ctx.run_dir)
     tasks = {task_id: pool.get(task_id) for task_id in dict.fromkeys(t for _, t, _ in todo)}
-    store = EvaluationStore(ctx.run_dir / "evaluations.jsonl")
+    store = EvaluationStore(RunDir(ctx.run_dir, read_only=True).evaluations_file)
     before = len(store)
     progress = Progress("complete skills", len(todo))
     print(

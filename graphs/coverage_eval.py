@@ -65,6 +65,7 @@ from acdc.population.taskforce import TaskForce
 from acdc.population.utilization import UtilizationSampler
 from acdc.progress import Progress
 from acdc.prompts.loader import Prompt, load_prompt
+from acdc.rundir import RunDir
 from acdc.runstore import JsonlLog
 from acdc.tasks import LETTERS, parse_reference_number
 from acdc.types import ExpertId
@@ -349,9 +350,10 @@ async def _evaluate(
         generated = await generate(client, cache, prompts, all_slots, ctx)
     used = {"answers": answering.stop()}
     judge = res.judge(ctx)
-    run_file = ctx.run_dir / judge_check.CALIBRATION_FILE
-    out = ctx.run_dir / "eval" / judge_check.CALIBRATION_FILE
-    calibration = await judge_check.calibration_of(ctx, judge, out, reuse=[run_file])
+    folder = RunDir(ctx.run_dir, read_only=True)
+    calibration = await judge_check.calibration_of(
+        ctx, judge, folder.eval_calibration_file, reuse=[folder.calibration_file]
+    )
 
     def texts(slot: Slot) -> list[str]:
         return [cache.get(slot, p) or "" for p in prompts]
@@ -451,14 +453,14 @@ def evaluate_coverage(ctx: Context, benchmark: Path, n: int) -> dict[str, Any]:
     items = load_benchmark(benchmark, notes)
     ctx = dataclasses.replace(ctx, taskforce_size=n)
     res = taskforce_resources(ctx)
-    out = ctx.run_dir / "eval"
-    cache = AnswerCache(out / "answers.jsonl", ctx.eval_max_tokens or ctx.subject_max_tokens)
+    folder = RunDir(ctx.run_dir, read_only=True)
+    cache = AnswerCache(folder.eval_answers_file, ctx.eval_max_tokens or ctx.subject_max_tokens)
     result = {
         "benchmark": str(benchmark),
         "benchmark_notes": {"count": len(notes), "first": notes[:_SHOWN_NOTES]},
         **asyncio.run(_evaluate(res, ctx, items, cache)),
     }
-    path = out / f"{benchmark.stem}-n{n}.json"
+    path = folder.eval_result_file(benchmark.stem, n)
     atomic.write_json(path, result)
     print(summary(result))
     print(f"written to {path}")

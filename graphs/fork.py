@@ -28,24 +28,18 @@ from langgraph.types import StateSnapshot
 from acdc import atomic
 from acdc.context import ConfigError, Context
 from acdc.graphs.resources import RunResources
-from acdc.runstore import RunDir
+from acdc.rundir import RunDir
 from acdc.taskpool import TaskPool
 from acdc.vectorstore.tasks import TaskIndex
 
-SNAPSHOTS = "snapshots"
 ENDS_OF_GENERATIONS = frozenset({"initial_archive", "report"})
 """Nodes that end a generation (``initial_archive`` ends generation 0)."""
 
 
-HANDLED = frozenset(
-    {"pool.json", "evaluations.jsonl", "metrics.jsonl", "costs.json", "config.yaml", "STOP"}
-)
-"""Top-level files a fork cuts at K or writes anew; the others are copied as they are."""
-
-
-def snapshot_path(run_dir: Path, generation: int) -> Path:
-    """Where the run keeps its snapshot after ``generation``."""
-    return run_dir / SNAPSHOTS / f"gen-{generation:03d}.json"
+def _handled(run: RunDir) -> frozenset[str]:
+    """Top-level files a fork cuts at K or writes anew; the others are copied as they are."""
+    files = [run.pool_file, run.evaluations_file, run.metrics_file, run.costs_file]
+    return frozenset(f.name for f in [*files, run.config_file, run.stop_file])
 
 
 def _lines(path: Path) -> list[str]:
@@ -58,15 +52,15 @@ def _lines(path: Path) -> list[str]:
 
 def save_snapshot(res: RunResources, generation: int) -> None:
     """Record what a fork at ``generation`` needs: the pool and the logs' lengths."""
-    root = res.run.root
-    pool = root / "pool.json"
+    run = res.run
+    pool = run.pool_file
     atomic.write_json(
-        snapshot_path(root, generation),
+        run.snapshot_file(generation),
         {
             "generation": generation,
             "pool": json.loads(pool.read_text()) if pool.is_file() else None,
-            "evaluations": len(_lines(root / "evaluations.jsonl")),
-            "metrics": len(_lines(root / "metrics.jsonl")),
+            "evaluations": len(_lines(run.evaluations_file)),
+            "metrics": len(_lines(run.metrics_file)),
         },
     )
 
@@ -103,13 +97,14 @@ def fork_run(
     """
     from acdc.graphs.coevolution import builder
 
-    src = dataclasses.replace(ctx, run_id=source).run_dir
-    dst = ctx.run_dir
-    if not (src / "config.yaml").is_file():
+    src = RunDir(dataclasses.replace(ctx, run_id=source).run_dir, read_only=True)
+    dst = RunDir(ctx.run_dir, read_only=True)
+    if not src.config_file.is_file():
         raise ConfigError(f"fork: run {source!r} does not exist in {ctx.runs_dir}")
-    if dst.exists() and any(not f.name.startswith("checkpoints.sqlite") for f in dst.iterdir()):
+    checkpoints = dst.checkpoints_file.name
+    if dst.root.exists() and any(not f.name.startswith(checkpoints) for f in dst.root.iterdir()):
         raise ConfigError(f"run_id: run {ctx.run_id!r} exists already; choose a new --run-id")
-    path = snapshot_path(src, generation)
+    path = src.snapshot_file(generation)
     if not path.is_file():
         raise ConfigError(
             f"at_generation: run {source!r} kept no snapshot after generation {generation} "
@@ -128,38 +123,39 @@ def fork_run(
     graph = builder.compile(checkpointer=saver)
     as_node = "initial_archive" if generation == 0 else "report"
     graph.update_state({"configurable": {"thread_id": ctx.run_id}}, values, as_node=as_node)
-    run = RunDir(dst)
+    run = RunDir(dst.root)
     run.record_config(ctx)
     run.log("fork", source=source, generation=generation)
 
 
-def _copy_folder(src: Path, dst: Path, generation: int, snap: dict[str, Any]) -> None:
+def _copy_folder(src: RunDir, dst: RunDir, generation: int, snap: dict[str, Any]) -> None:
     """The run folder as of ``generation``: experts shared, the rest copied or cut."""
-    dst.mkdir(parents=True, exist_ok=True)
-    for folder in ("experts", "prompts"):
-        if (src / folder).is_dir():
-            shutil.copytree(src / folder, dst / folder, copy_function=_link_or_copy)
+    dst.root.mkdir(parents=True, exist_ok=True)
+    for folder, target in ((src.experts_dir, dst.experts_dir), (src.prompts_dir, dst.prompts_dir)):
+        if folder.is_dir():
+            shutil.copytree(folder, target, copy_function=_link_or_copy)
     pool_state = snap["pool"] or {"active": [], "retired": {}, "rejected": {}, "replaced": {}}
-    atomic.write_json(dst / "pool.json", pool_state)
-    pool = TaskPool.open(dst)
+    atomic.write_json(dst.pool_file, pool_state)
+    pool = TaskPool.open(dst.root)
     for task_id in pool.ever():
-        _link_or_copy(
-            str(src / "tasks" / f"{task_id}.json"), str(pool.tasks_dir / f"{task_id}.json")
-        )
-    for name, count in (
-        ("evaluations.jsonl", snap["evaluations"]),
-        ("metrics.jsonl", snap["metrics"]),
+        _link_or_copy(str(src.task_file(task_id)), str(dst.task_file(task_id)))
+    for source, target, count in (
+        (src.evaluations_file, dst.evaluations_file, snap["evaluations"]),
+        (src.metrics_file, dst.metrics_file, snap["metrics"]),
     ):
-        atomic.write_text(dst / name, "".join(_lines(src / name)[:count]))
+        atomic.write_text(target, "".join(_lines(source)[:count]))
     for k in range(generation + 1):
-        for folder in ("archive", SNAPSHOTS):
-            kept = src / folder / f"gen-{k:03d}.json"
+        for kept, target in (
+            (src.archive_file(k), dst.archive_file(k)),
+            (src.snapshot_file(k), dst.snapshot_file(k)),
+        ):
             if kept.is_file():
-                atomic.write_bytes(dst / folder / kept.name, kept.read_bytes())
-    for kept in sorted((src / "rejected").glob("*.json")) if (src / "rejected").is_dir() else []:
+                atomic.write_bytes(target, kept.read_bytes())
+    rejected = sorted(src.rejected_dir.glob("*.json")) if src.rejected_dir.is_dir() else []
+    for kept in rejected:
         if int(json.loads(kept.read_text()).get("generation", 0)) <= generation:
-            atomic.write_bytes(dst / "rejected" / kept.name, kept.read_bytes())
-    costs = src / "costs.json"
+            atomic.write_bytes(dst.rejected_file(kept.stem), kept.read_bytes())
+    costs = src.costs_file
     if costs.is_file():
         saved = json.loads(costs.read_text())
         by_generation = {
@@ -167,16 +163,17 @@ def _copy_folder(src: Path, dst: Path, generation: int, snap: dict[str, Any]) ->
         }
         spent = sum(sum(v.values()) for v in by_generation.values())
         atomic.write_json(
-            dst / "costs.json", {**saved, "by_generation": by_generation, "spent_usd": spent}
+            dst.costs_file, {**saved, "by_generation": by_generation, "spent_usd": spent}
         )
-    for kept in sorted(src.iterdir()):  # other run-level records (e.g. the judge's calibration)
+    handled = _handled(src)
+    for kept in sorted(src.root.iterdir()):  # other run-level records (the judge's calibration)
         if (
             kept.is_file()
-            and kept.name not in HANDLED
-            and not kept.name.startswith(("checkpoints", "."))
+            and kept.name not in handled
+            and not kept.name.startswith((src.checkpoints_file.name, "."))
         ):
-            atomic.write_bytes(dst / kept.name, kept.read_bytes())
-    with TaskIndex(dst / "chroma") as index:
+            atomic.write_bytes(dst.root / kept.name, kept.read_bytes())
+    with TaskIndex(dst.chroma_dir) as index:
         for task in pool.active_tasks():
             index.upsert(task, status="active")
         for task_id in pool.retired:

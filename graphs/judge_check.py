@@ -15,9 +15,6 @@ from typing import Any
 
 from acdc import atomic
 from acdc.agents.calibration import (
-    CALIBRATION_FILE as CALIBRATION_FILE,
-)
-from acdc.agents.calibration import (
     Calibration,
     calibrate,
     calibration_key,

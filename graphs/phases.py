@@ -53,7 +53,7 @@ def record_run(res: RunResources) -> None:
     digests = res.run.record_prompts({n: prompt_path(n, res.ctx.prompts_dir) for n in names})
     res.run.log("start", prompts=digests, server=res.server.url)
     res.ensure_server()
-    path = res.run.root / judge_check.CALIBRATION_FILE
+    path = res.run.calibration_file
     calibration = judge_check.ensure_calibration(res.ctx, res.judge(), path, res.run_async)
     res.run.log("judge_calibration", **calibration.to_dict())
 

@@ -21,14 +21,14 @@ from acdc.agents.structured import caller_for
 from acdc.agents.subjects import Subjects
 from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
-from acdc.costs import COSTS_FILE, CostLedger
+from acdc.costs import CostLedger
 from acdc.graphs.registry import RunRegistry
 from acdc.models import subject_concurrency
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder
 from acdc.population.client import PopulationClient, open_client
 from acdc.population.server import PopulationServer
-from acdc.runstore import RunDir
+from acdc.rundir import RunDir
 from acdc.taskpool import TaskPool
 from acdc.vectorstore.contamination import BenchmarkIndex
 from acdc.vectorstore.tasks import TaskIndex
@@ -143,7 +143,7 @@ def _open(ctx: Context) -> RunResources:
     run = RunDir(ctx.run_dir)
     population = bootstrap(ctx)
     server = PopulationServer.for_run(ctx, population.base_dir).start()
-    chroma = run.root / "chroma"
+    chroma = run.chroma_dir
     index = TaskIndex(
         None if ctx.chroma_host else chroma, host=ctx.chroma_host, port=ctx.chroma_port
     )
@@ -162,7 +162,7 @@ def _open(ctx: Context) -> RunResources:
         index=index,
         benchmarks=benchmarks,
         pool=TaskPool.open(run.root),
-        ledger=CostLedger(ctx.cost_budget_usd, run.root / COSTS_FILE),
+        ledger=CostLedger(ctx.cost_budget_usd, run.costs_file),
     )
 
 

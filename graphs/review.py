@@ -21,12 +21,13 @@ from pydantic import ValidationError
 
 from acdc import atomic
 from acdc.agents.verify import verify_task
+from acdc.rundir import RunDir
 from acdc.tasks import Task
 
 
 def pending_path(run_root: Path) -> Path:
     """Where the candidates awaiting a decision are kept."""
-    return run_root / "review" / "pending.json"
+    return RunDir(run_root, read_only=True).review_pending_file
 
 
 def load_pending(run_root: Path) -> list[Task] | None:

@@ -94,7 +94,7 @@ class Flow:
 
 
 def _made_path(res: RunResources, phase: str, generation: int) -> Path:
-    return res.run.root / "growth" / f"{phase}-gen-{generation:03d}.json"
+    return res.run.growth_file(phase, generation)
 
 
 def _made(res: RunResources, phase: str, generation: int) -> dict[str, Any]:

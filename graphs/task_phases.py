@@ -264,4 +264,4 @@ def keep_rejected(res: RunResources, task: Task, stage: str, reason: str, genera
         "reason": reason[:500],
         "generation": generation,
     }
-    atomic.write_json(res.run.root / "rejected" / f"{task.id}.json", record)
+    atomic.write_json(res.run.rejected_file(task.id), record)

@@ -36,6 +36,7 @@ from acdc.population.taskforce import (
     run_skills,
     save_plan,
 )
+from acdc.rundir import RunDir
 from acdc.types import ExpertId
 from acdc.vectorstore.tasks import TaskIndex
 
@@ -151,7 +152,7 @@ class TaskForceResources:
         with self._lock:
             if self._index is None:
                 ctx = self.ctx
-                path = None if ctx.chroma_host else ctx.run_dir / "chroma"
+                path = None if ctx.chroma_host else RunDir(ctx.run_dir, read_only=True).chroma_dir
                 self._index = TaskIndex(path, host=ctx.chroma_host, port=ctx.chroma_port)
             return self._index
 

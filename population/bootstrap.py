@@ -12,6 +12,7 @@ from acdc.population.experts import ExpertRecord, ExpertStore
 from acdc.population.lora import read_adapter
 from acdc.population.operators import registry
 from acdc.population.seed import check_adapter_fits, extract_finetune, prepare_base
+from acdc.rundir import RunDir
 from acdc.torch_threads import apply_torch_threads
 from acdc.types import ExpertId
 
@@ -38,7 +39,7 @@ def bootstrap(ctx: Context) -> Population:
     cache = Path(ctx.cache_dir)
     base_dir = prepare_base(ctx.base_model or None, cache)
     base = BaseWeights(base_dir)
-    store = ExpertStore(ctx.run_dir / "experts")
+    store = ExpertStore(RunDir(ctx.run_dir, read_only=True).experts_dir)
     store.add_base(ctx.served_model_name, base.name)
     seed_ids = [ctx.served_model_name]
     sources = [Path(p).expanduser() for p in ctx.seed_adapters]

@@ -36,6 +36,7 @@ import httpx
 
 from acdc.context import Context
 from acdc.progress import Progress
+from acdc.rundir import RunDir
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ class PopulationServer:
         self.ctx = ctx
         self.lora = lora
         self.model_dir = model_dir
-        self.log_path = log_path or ctx.run_dir / "logs" / "vllm.log"
+        self.log_path = log_path or RunDir(ctx.run_dir, read_only=True).server_log_file
         self.pid_file = pid_file
         self.process: subprocess.Popen[bytes] | None = None
         self.urls = ctx.attached_urls or [f"http://{ctx.vllm_host}:{ctx.vllm_port}"]
@@ -349,7 +350,7 @@ class PopulationServer:
     @classmethod
     def for_run(cls, ctx: Context, model_dir: Path) -> "PopulationServer":
         """The server of ``ctx``'s run, logging and recording its pid in ``<run>/logs/``."""
-        return cls(ctx, model_dir, pid_file=ctx.run_dir / "logs" / "vllm.pid")
+        return cls(ctx, model_dir, pid_file=RunDir(ctx.run_dir, read_only=True).server_pid_file)
 
     @property
     def owned(self) -> bool:

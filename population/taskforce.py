@@ -30,11 +30,9 @@ import numpy as np
 from acdc import atomic
 from acdc.population.archive import fitness, known_matrix, skill_matrix
 from acdc.population.coverage import coverage, greedy_task_force, top_fitness_task_force
-from acdc.runstore import EvaluationStore
+from acdc.rundir import RunDir
 from acdc.taskpool import TaskPool
 from acdc.types import ExpertId, TaskId
-
-PLAN_FILE = "taskforce.json"
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def skill_cells(
     pool = TaskPool.open(run_dir)
     count = instances_per_task or None
     instances = {t: [i.id for i in pool.get(t).instances[:count]] for t in pool.ever()}
-    store = EvaluationStore(run_dir / "evaluations.jsonl", read_only=True)
+    store = RunDir(run_dir, read_only=True).evaluations()
     evaluated = [record.expert_id for record in store.records()]
     return list(dict.fromkeys([*evaluated, *candidates])), instances
 
@@ -115,7 +113,7 @@ def run_skills(
     for task_id in leave_out:
         instances.pop(task_id, None)
     task_ids = list(instances)
-    store = EvaluationStore(run_dir / "evaluations.jsonl", read_only=True)
+    store = RunDir(run_dir, read_only=True).evaluations()
     scores = store.mean_scores(experts, instances)
     solved = skill_matrix(scores, experts, task_ids, threshold)
     known = known_matrix(scores, experts, task_ids)
@@ -254,7 +252,7 @@ def route(skills: RunSkills, members: Sequence[ExpertId], nearest: Sequence[Task
 
 def save_plan(run_dir: Path, plan: TaskForcePlan) -> Path:
     """Write ``plan`` to ``<run_dir>/taskforce.json`` atomically; returns the path."""
-    path = run_dir / PLAN_FILE
+    path = RunDir(run_dir, read_only=True).taskforce_file
     created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     atomic.write_json(path, {**plan.to_dict(), "created_at": created})
     return path

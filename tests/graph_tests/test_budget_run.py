@@ -13,9 +13,10 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from acdc.context import Context
-from acdc.costs import COSTS_FILE, BudgetSpentError, Price
+from acdc.costs import BudgetSpentError, Price
 from acdc.graphs.coevolution import builder
 from acdc.graphs.resources import close_all
+from acdc.rundir import RunDir
 from acdc.runstore import EvaluationStore
 from acdc.taskpool import TaskPool
 from tests.fake_stack import FakePopulation, FakeRoles, fake_settings, seed_references
@@ -50,7 +51,7 @@ def test_the_run_stops_at_the_budget_and_resumes_with_a_larger_one(
         with pytest.raises(BudgetSpentError, match="cost budget spent"):
             graph.invoke({}, config, context=ctx)
         stopped_at = graph.get_state(config).next
-        costs = json.loads((ctx.run_dir / COSTS_FILE).read_text())
+        costs = json.loads(RunDir(ctx.run_dir).costs_file.read_text())
         assert 0.04 < costs["spent_usd"] <= 0.08
         priced = Counter(r["response_format"]["json_schema"]["name"] for r in roles.requests)
         charged = sum(n for name, n in priced.items() if name != "NoveltyCheck")  # curator free
@@ -67,7 +68,7 @@ def test_the_run_stops_at_the_budget_and_resumes_with_a_larger_one(
     assert stopped_at and state["generation"] == 2
     assert state["stop_reason"].startswith("generation budget")
     assert len(roles.requests) > asked
-    resumed = json.loads((ctx.run_dir / COSTS_FILE).read_text())
+    resumed = json.loads(RunDir(ctx.run_dir).costs_file.read_text())
     assert resumed["spent_usd"] > costs["spent_usd"]
     assert set(resumed["by_generation"]) >= {"0", "2"}  # growth; adaptation in generation 2
     keys = [r.key for r in EvaluationStore(ctx.run_dir / "evaluations.jsonl").records()]

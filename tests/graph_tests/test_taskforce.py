@@ -30,7 +30,8 @@ from acdc.population.base import BaseWeights
 from acdc.population.experts import ExpertRecord, ExpertStore
 from acdc.population.lora import LoraDelta
 from acdc.population.taskforce import choose_task_forces, route, run_skills, save_plan
-from acdc.runstore import EvalRecord, EvaluationStore, RunDir
+from acdc.rundir import RunDir
+from acdc.runstore import EvalRecord, EvaluationStore
 from acdc.taskpool import TaskPool
 from acdc.tasks import Task
 from acdc.vectorstore.tasks import TaskIndex

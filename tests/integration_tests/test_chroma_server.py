@@ -22,7 +22,7 @@ from acdc.context import Context
 from acdc.graphs.taskforce import graph
 from acdc.graphs.taskforce_resources import close_all
 from acdc.population.lora import LoraDelta
-from acdc.runstore import RunDir
+from acdc.rundir import RunDir
 from acdc.tasks import Task
 from acdc.vectorstore.tasks import TaskIndex
 from tests.fake_stack import FakePopulation, FakeRoles, task_draft

@@ -16,7 +16,8 @@ from langchain_openai import ChatOpenAI
 from acdc.agents.schemas import Verdict
 from acdc.agents.structured import StructuredCaller
 from acdc.context import ConfigError, Context
-from acdc.costs import COSTS_FILE, CostLedger, CostMeter, Price
+from acdc.costs import CostLedger, CostMeter, Price
+from acdc.rundir import RunDir
 from tests.stub_openai import StubOpenAI
 
 VERDICT = json.dumps({"reasoning": "ok", "score": 1.0})
@@ -48,7 +49,7 @@ def test_a_spent_budget_refuses_new_calls_and_lets_those_in_flight_finish(
     tmp_path: Path,
 ) -> None:
     budget = 3.5 * PER_CALL + PRICE.cost(0, 64)  # room for 3 calls beside one worst case
-    ledger = CostLedger(budget, tmp_path / COSTS_FILE)
+    ledger = CostLedger(budget, RunDir(tmp_path).costs_file)
     with StubOpenAI([], default=slow_verdict) as stub:
         model = ChatOpenAI(
             model="stub", base_url=stub.url, api_key="-", max_retries=0, use_responses_api=False
@@ -73,10 +74,10 @@ def test_a_spent_budget_refuses_new_calls_and_lets_those_in_flight_finish(
     assert refused and all(o.reason.startswith("cost budget spent") for o in refused)
     assert ledger.spent == pytest.approx(len(done) * PER_CALL) and ledger.spent <= budget
     assert ledger.in_flight == pytest.approx(0.0) and ledger.exhausted
-    saved = json.loads((tmp_path / COSTS_FILE).read_text())
+    saved = json.loads(RunDir(tmp_path).costs_file.read_text())
     assert saved["by_generation"]["0"]["judge"] == pytest.approx(ledger.spent, rel=1e-6)
     # A resumed process reads what was spent; a larger budget lets calls start again.
-    again = CostLedger(budget, tmp_path / COSTS_FILE)
+    again = CostLedger(budget, RunDir(tmp_path).costs_file)
     assert again.spent == pytest.approx(ledger.spent)
     again.set_budget(budget + 10 * PER_CALL)
     assert asyncio.run(again.reserve("judge", PRICE, 30, 5)) is not None

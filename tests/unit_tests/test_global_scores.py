@@ -16,7 +16,8 @@ import pytest
 from acdc.context import Context
 from acdc.graphs import diversity, dynamics, global_scores, phases, summary
 from acdc.population.coverage import coverage
-from acdc.runstore import EvalRecord, RunDir
+from acdc.rundir import RunDir
+from acdc.runstore import EvalRecord
 from acdc.taskpool import TaskPool
 from acdc.tasks import Task
 

@@ -19,7 +19,7 @@ from acdc.costs import CostLedger
 from acdc.graphs.watch import generation_usage, usage_lines, watch
 from acdc.models import RoleSettings, subject_concurrency
 from acdc.population.utilization import UtilizationSampler, parse_metrics
-from acdc.runstore import RunDir
+from acdc.rundir import RunDir
 
 PAGE = """# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
