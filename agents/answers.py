@@ -21,6 +21,7 @@ Extraction is pure string work, easy to test on its own.
 
 import re
 
+from acdc.normal_form import normalize, strip_decoration
 from acdc.tasks import LETTERS
 
 _ANSWER_LINE = re.compile(
@@ -34,8 +35,6 @@ _STATED = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"(?<=[^\s.!?])[.!?](?=\s+[A-Z(\[])")
-_EMPHASIS = "*_`\"' \t"
-_TRAILING = ".,;:!?\u3002"
 _GROUPED = r"\d{1,3}(?:(?:,|[ \u00a0\u2009\u202f'_])\d{3})+(?![\d])"
 _NUMBER = re.compile(
     r"(?<![\w.^])(?P<sign>[-+\u2212]?)\s?\$?"
@@ -54,16 +53,6 @@ _NUMBER_LIST = re.compile(
     re.IGNORECASE,
 )
 _OPTION_LINE = re.compile(r"^\s*[*_`]*\(?([A-Z])[).:\]]\s+\S", re.MULTILINE)
-
-
-def strip_decoration(text: str) -> str:
-    """Remove markdown emphasis, quotes and trailing punctuation around an answer."""
-    text = text.strip().strip(_EMPHASIS)
-    previous = None
-    while previous != text:
-        previous = text
-        text = text.rstrip(_TRAILING).strip().strip(_EMPHASIS)
-    return text
 
 
 def answer_line(text: str) -> str | None:
@@ -144,11 +133,6 @@ def stated_value(sentence: str) -> str | None:
     if match is None or _ALTERNATIVES.search(match["value"]):
         return None
     return strip_decoration(match["value"]) or None
-
-
-def normalize(text: str) -> str:
-    """Case-fold, collapse whitespace and drop decoration, for exact comparison."""
-    return " ".join(strip_decoration(text).casefold().split())
 
 
 def parse_number(text: str, *, last: bool = False) -> float | None:

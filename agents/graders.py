@@ -19,6 +19,7 @@ from acdc.agents.sandbox import (
     SandboxUnavailableError,
     run_score,
 )
+from acdc.normal_form import normalize
 from acdc.tasks import Task, TaskInstance, parse_reference_number
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,8 @@ class ExactGrader:
         got = answers.final_answer(submission)
         if got is None:
             return Grade(0.0, None, "no answer found")
-        want = answers.normalize(instance.reference or "")
-        return _binary(answers.normalize(got) == want, got, f"expected {instance.reference!r}")
+        want = normalize(instance.reference or "")
+        return _binary(normalize(got) == want, got, f"expected {instance.reference!r}")
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, get_args
 
-from acdc.agents.answers import final_answer, normalize
+from acdc.agents.answers import final_answer
 from acdc.agents.judge import Judge
+from acdc.normal_form import normalize
 
 SelectorName: TypeAlias = Literal["judge", "majority", "tournament"]
 SELECTORS: tuple[str, ...] = get_args(SelectorName)

@@ -24,7 +24,7 @@ import math
 import unicodedata
 from typing import Any
 
-from acdc.agents.answers import normalize
+from acdc.normal_form import normalize
 from acdc.tasks import LETTERS
 from acdc.vectorstore.contamination import item_question
 

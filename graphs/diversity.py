@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from acdc.agents.answers import choice_letter, final_answer, normalize, numeric_answer
+from acdc.agents.answers import choice_letter, final_answer, numeric_answer
 from acdc.graphs import judge_check
 from acdc.graphs.phases import scored_instances
 from acdc.graphs.resources import RunResources
+from acdc.normal_form import normalize
 from acdc.population.diversity import gains_text, greedy_gains, pairwise_disagreement
 from acdc.population.pass_rule import passes
 from acdc.tasks import Task, TaskInstance

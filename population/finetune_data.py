@@ -10,7 +10,7 @@ would make every coverage figure a lie.
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from acdc.agents.answers import normalize
+from acdc.normal_form import normalize
 from acdc.population.finetune import Example
 from acdc.vectorstore.contamination import BenchmarkFileError, benchmark_lines, item_question
 
