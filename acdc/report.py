@@ -6,43 +6,36 @@ capability, a map of the task pool, the survivors' lineage, where tokens and tim
 and whether the two populations coevolve) and a table of the numbers of each
 generation. The PNGs are embedded in the HTML as data URIs, so the one file can be
 mailed or opened offline; they are also written next to it. Nothing of the run but its
-``report/`` folder is written, so a report can be made while the run goes on:
-unreadable lines and files are skipped (a live run may be midway through writing one),
-and a figure without data says so instead of failing.
+``report/`` folder is written, so a report can be made while the run goes on; what it
+shows is read by ``acdc/report_data.py`` (with the run's recorded settings), and a
+figure without data says so instead of failing.
 """
 
 import base64
 import datetime as dt
 import html
-import json
 import logging
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import numpy as np
 from pydantic import ValidationError
 
-from acdc import atomic, plots, safe_files
-from acdc.agents.calibration import left_out, load_calibration
-from acdc.population.coverage import coverage, coverage_by_capability, greedy_task_force
+from acdc import atomic, plots
+from acdc.agents.calibration import load_calibration
+from acdc.population.coverage import coverage, coverage_by_capability
 from acdc.population.diversity import gains_text
-from acdc.population.taskforce import RunSkills, run_skills
+from acdc.report_data import RunData, Skills, load_run, skills
+from acdc.rundir import RunDir
 from acdc.tasks import Task
 
 log = logging.getLogger(__name__)
 
-REPORT_DIR = "report"
-HTML_FILE = "report.html"
-TASKFORCE_SIZE = 3
-DEFAULT_PASS_THRESHOLD = 0.5
-
 EmbedFn: TypeAlias = Callable[[list[str]], Sequence[Sequence[float] | np.ndarray]]
 """Texts in, one embedding vector per text out (a ChromaDB embedding function fits)."""
 
-FIGURES: dict[str, tuple[str, str]] = {
+FIGURES: dict[str, tuple[str, str]] = {  # captions name the run's settings in braces
     "progress.png": (
         "Progress",
         "Global coverage (archive and seeds on every task ever active) and the archive's "
@@ -51,7 +44,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     ),
     "taskforce_radar.png": (
         "Task force by capability",
-        f"Share of tasks passed per capability by the {TASKFORCE_SIZE} experts picked by "
+        "Share of tasks passed per capability by the {taskforce_size} experts picked by "
         "greedy coverage over all tasks ever active (the seed always in), and by them together.",
     ),
     "task_pool.png": (
@@ -73,165 +66,6 @@ FIGURES: dict[str, tuple[str, str]] = {
         "member passes and the seed fails).",
     ),
 }
-
-
-@dataclass
-class RunData:
-    """What the report needs from a run folder, read once and tolerantly."""
-
-    root: Path
-    generations: list[dict[str, Any]]
-    """``generation`` events of ``metrics.jsonl``, one per generation, in order."""
-    experts: dict[str, dict[str, Any]]
-    """``expert.json`` of each expert, by id."""
-    archive: dict[str, Any]
-    """The latest ``archive/gen-NNN.json`` (empty if none)."""
-    tasks: dict[str, dict[str, Any]]
-    """Bodies of the accepted tasks (``tasks/``), by id."""
-    rejected: list[dict[str, Any]]
-    """Records of rejected candidates (``rejected/``)."""
-    pass_threshold: float
-    instances_per_task: int
-    """The run's setting: only the first this many instances of a task are scored (0: all)."""
-
-
-@dataclass(frozen=True)
-class Skills:
-    """Which expert passes which task (rows ``experts``, columns ``tasks``), and the task force."""
-
-    experts: list[str]
-    tasks: list[str]
-    solved: np.ndarray
-    fitness: np.ndarray
-    """Share of ``tasks`` each expert passes."""
-    seed: str
-    """The base expert (``is_base``), or "" if the run has none."""
-    members: list[str]
-    """The greedy task force of :data:`TASKFORCE_SIZE`, the seed first if evaluated."""
-    missing: int = 0
-    """Cells never evaluated: masked (neither pass nor fail); the report starts no server."""
-    known: np.ndarray | None = None
-    """Bool like ``solved``: True where evaluated; None means every cell was."""
-
-    def rows(self, experts: Sequence[str]) -> list[int]:
-        """Row indices of ``experts``."""
-        return [self.experts.index(e) for e in experts]
-
-
-def _read_json(path: Path) -> Any:
-    """The JSON value in ``path``, or None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSONL file; lines that do not parse (a torn last one) are skipped."""
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    records: list[dict[str, Any]] = []
-    for line in lines:
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(value, dict):
-            records.append(value)
-    return records
-
-
-def _json_files(folder: Path) -> list[Path]:
-    """``*.json`` files of ``folder`` in name order, without hidden or staging files."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
-
-
-def _config(run_dir: Path) -> dict[str, Any]:
-    """The run's ``config.yaml`` as written at its start, or {} when unreadable.
-
-    Read with the caps of :mod:`acdc.safe_files`: an alias bomb or a huge file is unreadable.
-    """
-    try:
-        config = safe_files.load_yaml(run_dir / "config.yaml", "recorded config")
-    except safe_files.InputFileError:
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
-def load_run(run_dir: Path) -> RunData:
-    """Read everything the report shows from ``run_dir``, skipping what cannot be read."""
-    generations: dict[int, dict[str, Any]] = {}
-    for record in _read_jsonl(run_dir / "metrics.jsonl"):
-        if record.get("event") == "generation" and isinstance(record.get("generation"), int):
-            generations[record["generation"]] = record  # a resumed run may log one again
-    experts: dict[str, dict[str, Any]] = {}
-    expert_root = run_dir / "experts"
-    folders = sorted(expert_root.iterdir()) if expert_root.is_dir() else []
-    for folder in folders:
-        if folder.name.startswith("."):  # staging leftovers of a crashed writer
-            continue
-        record = _read_json(folder / "expert.json")
-        if isinstance(record, dict):
-            experts[str(record.get("id", folder.name))] = record
-    archives = {
-        int(m.group(1)): p
-        for p in _json_files(run_dir / "archive")
-        if (m := re.fullmatch(r"gen-(\d+)\.json", p.name))
-    }
-    archive = _read_json(archives[max(archives)]) if archives else None
-    tasks = {
-        p.stem: t for p in _json_files(run_dir / "tasks") if isinstance(t := _read_json(p), dict)
-    }
-    rejected = [
-        r
-        for p in _json_files(run_dir / "rejected")
-        if isinstance(r := _read_json(p), dict) and isinstance(r.get("task"), dict)
-    ]
-    config = _config(run_dir)
-    return RunData(
-        root=run_dir,
-        generations=[generations[g] for g in sorted(generations)],
-        experts=experts,
-        archive=archive if isinstance(archive, dict) else {},
-        tasks=tasks,
-        rejected=rejected,
-        pass_threshold=float(config.get("pass_threshold", DEFAULT_PASS_THRESHOLD)),
-        instances_per_task=int(config.get("instances_per_task", 0)),
-    )
-
-
-def skills(data: RunData) -> Skills:
-    """The run's skill matrix as task forces see it, the seed, and the task force.
-
-    The matrix is ``population.taskforce.run_skills`` (every expert with evaluations and
-    the seed, every task ever active, the run's pass rule), read without touching the live
-    run's files. The report evaluates nothing: cells never evaluated are masked (fitness
-    is the share of evaluated tasks passed) and counted. A run whose pool or evaluations
-    cannot be read yet gives an empty matrix.
-    """
-    seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
-    try:
-        candidates = [seed] if seed else []
-        leave_out = left_out(data.root)  # rubric tasks, while the run's judge is not trusted
-        run = run_skills(
-            data.root, data.pass_threshold, data.instances_per_task, candidates, leave_out
-        )
-    except (OSError, ValueError, KeyError) as err:
-        log.warning("no skill matrix for the report: %s", err)
-        run = RunSkills([], [], np.zeros((0, 0), dtype=bool), np.zeros(0), data.pass_threshold)
-    members: list[str] = []
-    if run.experts:
-        required = [run.row(seed)] if seed in run.experts else []
-        fitness = [float(f) for f in run.fitness]
-        picked = greedy_task_force(run.solved, TASKFORCE_SIZE, fitness, required)
-        members = [run.experts[i] for i in picked]
-    return Skills(
-        run.experts, run.tasks, run.solved, run.fitness, seed, members, run.missing, run.known
-    )
 
 
 def _task_text(task: dict[str, Any]) -> str:
@@ -432,7 +266,9 @@ def _overview(data: RunData, skill: Skills) -> list[tuple[str, str]]:
         ("experts evaluated", str(len(skill.experts))),
         ("tasks ever active", str(len(skill.tasks))),
         ("rejected candidates kept", str(len(data.rejected))),
-        ("pass threshold", f"{data.pass_threshold:g}"),
+        ("settings", data.settings_source),
+        ("pass threshold", f"{data.settings.pass_threshold:g}"),
+        ("task force size", str(data.settings.taskforce_size)),
         ("seed", seed or "-"),
         ("task force", ", ".join(members) or "-"),
         (
@@ -479,6 +315,7 @@ def render_html(data: RunData, skill: Skills, figures: dict[str, bytes]) -> str:
     sections = []
     for name, png in figures.items():
         title, caption = FIGURES[name]
+        caption = caption.format(taskforce_size=data.settings.taskforce_size)
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         sections.append(
             f'<figure id="{esc(name)}"><h2>{esc(title)}</h2>'
@@ -510,9 +347,9 @@ def write_report(run_dir: Path, embed: EmbedFn | None = None) -> Path:
     data = load_run(run_dir)
     skill = skills(data)
     figures = render_figures(data, skill, embed)
-    folder = run_dir / REPORT_DIR
+    run = RunDir(run_dir, read_only=True)
     for name, png in figures.items():
-        atomic.write_bytes(folder / name, png)
-    path = folder / HTML_FILE
+        atomic.write_bytes(run.report_dir / name, png)
+    path = run.report_file
     atomic.write_text(path, render_html(data, skill, figures))
     return path

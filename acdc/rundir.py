@@ -289,3 +289,16 @@ def load_run_config(run_dir: Path) -> dict[str, Any]:
             "config",
         )
     return loaded
+
+
+def recorded_settings(run_dir: Path) -> Context:
+    """The settings the run in ``run_dir`` recorded, read as ``--resume`` reads them.
+
+    No file or option goes on top: a reader (the report) sees the values the run used.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no config.yaml.
+        ConfigError: The file is unreadable or holds a value the settings refuse.
+    """
+    base_name = str(RunDir(run_dir, read_only=True).config_file)
+    return Context.load(base=load_run_config(run_dir), base_name=base_name)

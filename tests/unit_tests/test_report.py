@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from acdc import cli
-from acdc.report import HTML_FILE, REPORT_DIR, lineage_nodes, load_run, skills, write_report
+from acdc.context import Context
+from acdc.report import lineage_nodes, write_report
+from acdc.report_data import load_run, skills
+from acdc.rundir import RunDir
 from acdc.tasks import Task
 from acdc.vectorstore.tasks import task_text
 
@@ -183,16 +186,16 @@ def _snapshot(run: Path) -> dict[str, bytes]:
 
 def test_report_embeds_six_valid_pngs_that_are_also_written(run: Path) -> None:
     path = write_report(run, embed=FakeEmbed())
-    assert path == run / REPORT_DIR / HTML_FILE
+    assert path == RunDir(run, read_only=True).report_file
     page = path.read_text()
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(embedded) == len(FIGURES)
     for name, data in zip(FIGURES, embedded, strict=True):
-        png = (run / REPORT_DIR / name).read_bytes()
+        png = (RunDir(run, read_only=True).report_dir / name).read_bytes()
         assert png.startswith(PNG_SIGNATURE)
         assert len(png) > 10_000, name
         assert base64.b64decode(data) == png, name
-        image = matplotlib.image.imread(run / REPORT_DIR / name)
+        image = matplotlib.image.imread(RunDir(run, read_only=True).report_dir / name)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
         assert image.std() > 0.01, f"{name} is blank"
 
@@ -267,7 +270,8 @@ def test_report_leaves_the_run_folder_untouched(run: Path) -> None:
     before = _snapshot(run)
     write_report(run, embed=FakeEmbed())
     after = _snapshot(run)
-    assert {k: v for k, v in after.items() if f"/{REPORT_DIR}/" not in k} == before
+    report = str(RunDir(run, read_only=True).report_dir)
+    assert {k: v for k, v in after.items() if not k.startswith(report)} == before
 
 
 def test_a_failing_embedding_model_costs_only_the_task_map(run: Path) -> None:
@@ -298,7 +302,7 @@ def test_a_run_that_just_started_still_renders(tmp_path: Path, generations: int)
     assert ("No generation finished yet." in page) == (generations == 0)
     assert embed.texts == []  # no tasks, nothing to embed
     for name in FIGURES:
-        assert matplotlib.image.imread(run / REPORT_DIR / name).ndim == 3
+        assert matplotlib.image.imread(RunDir(run, read_only=True).report_dir / name).ndim == 3
 
 
 def test_cli_report_writes_the_report_and_prints_its_path(
@@ -310,8 +314,8 @@ def test_cli_report_writes_the_report_and_prints_its_path(
     monkeypatch.setattr(acdc.report, "write_report", lambda path: real(path, embed=FakeEmbed()))
     cli.main(["report", str(run)])
     out = capsys.readouterr().out
-    assert f"report: {run / REPORT_DIR / HTML_FILE} (" in out
-    assert (run / REPORT_DIR / HTML_FILE).is_file()
+    assert f"report: {RunDir(run, read_only=True).report_file} (" in out
+    assert (RunDir(run, read_only=True).report_file).is_file()
 
 
 def test_cells_never_evaluated_are_masked_and_counted_not_failed(run: Path) -> None:
@@ -361,3 +365,24 @@ def test_the_global_figures_come_first_and_no_gain_shows_on_an_unpassed_pool(run
     row = _table_rows(page)[-1]
     assert row[:10] == ["3", "3", "6", "50.0%", "0.400", "0.333", "b1", "0.000", "0.0%", "2 / 12"]
     assert row[-1] == "none (no active task is passed)"  # not "+17%" on a pool nobody passes
+
+
+def test_the_report_reads_the_runs_recorded_settings(run: Path) -> None:
+    recorded = Context(
+        runs_dir=str(run.parent), run_id=run.name, pass_threshold=0.3, taskforce_size=2
+    )
+    RunDir(run).record_config(recorded)
+    skill = skills(load_run(run))
+    assert skill.solved.all()  # a third of every task's instances reaches 0.3
+    assert skill.members[0] == "seed" and len(skill.members) == 2  # before: 3 members
+    page = write_report(run, embed=FakeEmbed()).read_text()
+    assert "<th>pass threshold</th><td>0.3</td>" in page
+    assert "<th>task force size</th><td>2</td>" in page
+    assert "by the 2 experts picked by greedy coverage" in page
+    assert f"<th>settings</th><td>{RunDir(run).config_file}</td>" in page
+
+
+def test_a_run_without_recorded_settings_says_the_defaults_stand_in(run: Path) -> None:
+    page = write_report(run, embed=FakeEmbed()).read_text()
+    assert re.search(r"<th>settings</th><td>defaults \(.*config\.yaml", page), page
+    assert f"<th>task force size</th><td>{Context().taskforce_size}</td>" in page
