@@ -1,4 +1,9 @@
-"""The ``acdc`` command line: every Context field is an option on every subcommand."""
+"""The ``acdc`` command line: each subcommand offers the settings it reads as options.
+
+The settings come by topic (:data:`acdc.context.GROUPS`); :data:`COMMANDS` names the
+topics each subcommand reads, and its ``--help`` lists their settings under one heading
+per topic. A setting of another topic can still come from ``--config`` or ``ACDC_<FIELD>``.
+"""
 
 import argparse
 import asyncio
@@ -11,28 +16,35 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, get_type_hints
 
+import yaml
+
 from acdc import setting_bounds
-from acdc.context import ConfigError, Context, parse_value
+from acdc.context import GROUP_CLASSES, GROUPS, ConfigError, Context, parse_value
 
 log = logging.getLogger("acdc")
 
 DEMO_QUESTION = "In one sentence, why is the sky blue?"
 
 
-def _add_context_options(parser: argparse.ArgumentParser) -> None:
+def _add_context_options(parser: argparse.ArgumentParser, topics: Sequence[str]) -> None:
+    """``--config`` and one option per setting of ``topics``, under a heading per topic."""
     parser.add_argument("--config", help="YAML file of settings (field: value)")
     hints = get_type_hints(Context)
-    for field in dataclasses.fields(Context):
-        flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata.get("description", "")
-        parser.add_argument(
-            flag,
-            dest=field.name,
-            default=None,
-            metavar=field.name.upper(),
-            help=f"{help_text} [env ACDC_{field.name.upper()}]",
-            type=_option_parser(field.name, hints[field.name]),
-        )
+    fields = {f.name: f for f in dataclasses.fields(Context)}
+    for topic in topics:
+        doc = (GROUP_CLASSES[topic].__doc__ or "").strip()
+        group = parser.add_argument_group(f"{topic} settings", doc)
+        for name in GROUPS[topic]:
+            # argparse expands %-placeholders in help ("80 %" broke every --help).
+            help_text = fields[name].metadata.get("description", "").replace("%", "%%")
+            group.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                default=None,
+                metavar=name.upper(),
+                help=f"{help_text} [env ACDC_{name.upper()}]",
+                type=_option_parser(name, hints[name]),
+            )
 
 
 def _option_parser(name: str, hint: Any) -> Callable[[str], Any]:
@@ -56,9 +68,39 @@ def _count(setting: str, low: int = 0) -> Callable[[str], int]:
     return parse
 
 
-def _context(args: argparse.Namespace) -> Context:
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as options (the subcommand's own options left out)."""
     names = {f.name for f in dataclasses.fields(Context)}
-    return Context.load(args.config, **{k: v for k, v in vars(args).items() if k in names})
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def _context(args: argparse.Namespace) -> Context:
+    return Context.load(args.config, **_explicit(args))
+
+
+def _resolved(
+    args: argparse.Namespace, source: str | None, run_id: str | None = None
+) -> tuple[Context, dict[str, str]]:
+    """The settings of ``acdc run`` (and ``acdc config``), with each one's source.
+
+    With ``source`` (a run id under runs_dir, resumed or forked): the run's recorded
+    config.yaml, overridden by the ``--config`` file, then the options, and ``run_id``.
+    """
+    from acdc.rundir import RunDir, load_run_config
+
+    explicit = _explicit(args)
+    if not source:
+        return Context.resolve(args.config, **explicit)
+    runs_dir = Path(explicit.get("runs_dir") or Context().runs_dir)
+    ctx, sources = Context.resolve(
+        args.config,
+        base=load_run_config(runs_dir / source),
+        base_name=str(RunDir(runs_dir / source, read_only=True).config_file),
+        **{**explicit, "run_id": run_id},
+    )
+    if run_id == source:
+        sources["run_id"] = "option --resume"
+    return ctx, sources
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
@@ -188,25 +230,12 @@ def _wait_for_interrupt() -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Run the coevolution loop (--resume RUN_ID, or --fork RUN_ID --at-generation K)."""
-    from acdc.rundir import RunDir, load_run_config
     from acdc.runner import run
 
-    names = {f.name for f in dataclasses.fields(Context)}
-    explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
     if args.fork and (args.resume or args.at_generation is None or not args.run_id):
         raise ConfigError("fork: give --fork RUN --at-generation K --run-id NEW (no --resume)")
     source = args.resume or args.fork
-    if source:
-        runs_dir = Path(explicit.get("runs_dir") or Context().runs_dir)
-        recorded = load_run_config(runs_dir / source)
-        ctx = Context.load(
-            args.config,
-            base=recorded,
-            base_name=str(RunDir(runs_dir / source, read_only=True).config_file),
-            **{**explicit, "run_id": args.run_id if args.fork else args.resume},
-        )
-    else:
-        ctx = _context(args)
+    ctx, _ = _resolved(args, source, args.run_id if args.fork else args.resume)
     if args.fork:
         from acdc.graphs.fork import fork_run
         from acdc.runner import checkpointer
@@ -228,8 +257,7 @@ def _run_context(args: argparse.Namespace) -> Context:
     """
     from acdc.rundir import RunDir, load_run_config
 
-    names = {f.name for f in dataclasses.fields(Context)}
-    explicit = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    explicit = _explicit(args)
     folder = Path(args.run)
     if not RunDir(folder, read_only=True).config_file.is_file():
         folder = Path(explicit.get("runs_dir") or Context().runs_dir) / args.run
@@ -288,17 +316,69 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report: {path} ({time.perf_counter() - started:.1f} s)")
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
-    "run": (cmd_run, "run the coevolution loop (the main job)"),
-    "seed": (cmd_seed, "prepare the base model and seed experts"),
-    "breed": (cmd_breed, "breed a child expert from parents"),
-    "serve": (cmd_serve, "start the population server and keep it running"),
-    "demo": (cmd_demo, "seed, serve, breed two children and let each answer a question"),
-    "taskforce": (cmd_taskforce, "serve a run's task force as an OpenAI-compatible model"),
-    "eval": (cmd_eval, "evaluate a run's task force and its baselines on a benchmark"),
-    "report": (cmd_report, "write the HTML report of a run"),
-    "plan": (cmd_plan, "validate a config and estimate its calls, tokens, time and dollars"),
+def cmd_config(args: argparse.Namespace) -> None:
+    """Print every effective setting by topic, with its source; the output loads as --config.
+
+    Sources: default, environment ACDC_<FIELD>, file (--config), option, or run (the
+    recorded config.yaml of --resume RUN), merged exactly as ``acdc run`` merges them.
+    """
+    ctx, sources = _resolved(args, args.resume, args.resume)
+    for topic, names in GROUPS.items():
+        print(f"# [{topic}] {(GROUP_CLASSES[topic].__doc__ or '').strip()}")
+        lines = [f"{name}: {_as_yaml(getattr(ctx, name))}" for name in names]
+        width = max(map(len, lines))
+        for line, name in zip(lines, names, strict=True):
+            print(f"{line.ljust(width)}  # {sources[name]}")
+        print()
+
+
+def _as_yaml(value: Any) -> str:
+    """``value`` as one line of YAML that reads back as the same value."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=2**31, allow_unicode=True)
+    return text.rstrip("\n").removesuffix("\n...")
+
+
+ALL_TOPICS = tuple(GROUPS)
+RUN_FOLDER_TOPICS = ("run", "serving", "breeding", "judge", "taskforce", "storage")
+"""What a run's task force reads: the run's experts, their server, the judge selector."""
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str, tuple[str, ...]]] = {
+    "run": (cmd_run, "run the coevolution loop (the main job)", ALL_TOPICS),
+    "seed": (
+        cmd_seed,
+        "prepare the base model and seed experts",
+        ("run", "serving", "breeding", "curator", "storage"),
+    ),
+    "breed": (cmd_breed, "breed a child expert from parents", ("serving", "breeding", "storage")),
+    "serve": (
+        cmd_serve,
+        "start the population server and keep it running",
+        ("serving", "breeding", "storage"),
+    ),
+    "demo": (
+        cmd_demo,
+        "seed, serve, breed two children and let each answer a question",
+        ("run", "serving", "breeding", "storage"),
+    ),
+    "taskforce": (
+        cmd_taskforce,
+        "serve a run's task force as an OpenAI-compatible model",
+        RUN_FOLDER_TOPICS,
+    ),
+    "eval": (
+        cmd_eval,
+        "evaluate a run's task force and its baselines on a benchmark",
+        RUN_FOLDER_TOPICS,
+    ),
+    "report": (cmd_report, "write the HTML report of a run", ()),
+    "plan": (
+        cmd_plan,
+        "validate a config and estimate its calls, tokens, time and dollars",
+        ALL_TOPICS,
+    ),
+    "config": (cmd_config, "print every effective setting with its source", ALL_TOPICS),
 }
+"""Each subcommand: its function, its one-line help, and the setting topics it reads."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -306,9 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acdc", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (func, help_text) in COMMANDS.items():
+    for name, (func, help_text, topics) in COMMANDS.items():
         child = sub.add_parser(name, help=help_text, description=func.__doc__)
-        _add_context_options(child)
+        if topics:
+            _add_context_options(child, topics)
         if name == "seed":
             child.add_argument(
                 "--from-data",
@@ -337,6 +418,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "report":
             child.add_argument("run", help="run folder")
+        if name == "config":
+            child.add_argument(
+                "--resume", metavar="RUN_ID", help="the settings this run would resume with"
+            )
         if name == "serve":
             child.add_argument("--experts", nargs="*", help="experts to load (default: all)")
         if name == "plan":

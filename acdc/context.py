@@ -1,5 +1,9 @@
 """The one configuration object of acdc, with YAML, environment and CLI overrides.
 
+:class:`Context` is composed of one dataclass per topic (:mod:`acdc.settings`), each
+holding its fields and checking them; :data:`GROUPS` lists the fields by topic for
+Studio, the CLI's ``--help`` and ``acdc config``. Fields are read flat: ``ctx.lora_rank``.
+
 Precedence, highest first: a value given explicitly (CLI option, YAML file, LangGraph
 Studio), then the ``ACDC_<FIELD>`` environment variable, then the default. As in the
 LangGraph templates, a field still equal to its default takes the environment value.
@@ -11,27 +15,42 @@ import math
 import os
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 from acdc import safe_files, setting_bounds
+from acdc.settings.breeding import BreedingSettings
+from acdc.settings.budget import BudgetSettings
+from acdc.settings.curator import CuratorSettings
+from acdc.settings.judge import JudgeSettings
+from acdc.settings.rules import ConfigError
+from acdc.settings.run import RunSettings
+from acdc.settings.serving import ServingSettings
+from acdc.settings.storage import StorageSettings
+from acdc.settings.taskforce import TaskforceSettings
+from acdc.settings.tasks import TaskSettings
+
+__all__ = ["ENV_PREFIX", "GROUPS", "ConfigError", "Context", "parse_value", "read_config_file"]
 
 ENV_PREFIX = "ACDC_"
 
-VllmDevice = Literal["auto", "cpu", "gpu"]
-SvdMethod = Literal["exact", "lowrank"]
-VALID_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-"""Rank caps vLLM accepts for ``--max-lora-rank``."""
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field (and its file)."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        """``field``: the setting at fault, when known, so callers can name its source."""
-        super().__init__(message)
-        self.field = field or message.split(" ", 1)[0].rstrip(":,")
+GROUP_CLASSES: dict[str, type[Any]] = {
+    "run": RunSettings,
+    "serving": ServingSettings,
+    "breeding": BreedingSettings,
+    "tasks": TaskSettings,
+    "judge": JudgeSettings,
+    "curator": CuratorSettings,
+    "taskforce": TaskforceSettings,
+    "storage": StorageSettings,
+    "budget": BudgetSettings,
+}
+"""Each topic's settings class, in the order Studio, ``--help`` and ``acdc config`` show."""
+GROUPS: dict[str, tuple[str, ...]] = {
+    topic: tuple(f.name for f in fields(group)) for topic, group in GROUP_CLASSES.items()
+}
+"""Each topic's field names."""
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -55,689 +74,55 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def _desc(text: str) -> dict[str, str]:
-    return {"description": text}
+def _studio_groups(schema: dict[str, Any]) -> None:
+    """Show the settings in Studio by topic: in GROUPS order, each labelled with its topic.
+
+    Studio renders the graph's context schema (pydantic's JSON schema of Context) as one
+    form; its fields stay flat, as LangGraph builds Context from them.
+    """
+    properties = schema["properties"]
+    schema["properties"] = {
+        name: {
+            **properties[name],
+            "title": f"{topic}: {properties[name]['title']}",
+            "description": f"[{topic}] {properties[name].get('description', '')}",
+        }
+        for topic, names in GROUPS.items()
+        for name in names
+    }
 
 
 @dataclass(kw_only=True)
-class Context:
+class Context(
+    RunSettings,
+    ServingSettings,
+    BreedingSettings,
+    TaskSettings,
+    JudgeSettings,
+    CuratorSettings,
+    TaskforceSettings,
+    StorageSettings,
+    BudgetSettings,
+):
     """Every setting of an acdc run, shown in LangGraph Studio and the CLI's ``--help``."""
 
-    # Where things live.
-    runs_dir: str = field(default="runs", metadata=_desc("Folder holding one folder per run."))
-    run_id: str = field(default="default", metadata=_desc("Name of this run's folder."))
-    cache_dir: str = field(
-        default=".cache/acdc",
-        metadata=_desc("Cache for prepared seed models (dequantized GGUF, extracted adapters)."),
-    )
-    # Seeds.
-    base_model: str = field(
-        default="",
-        metadata=_desc(
-            "Base model: an HF-format folder or a .gguf file. Empty means the bundled "
-            "SmolLM2-135M-Instruct."
-        ),
-    )
-    seed_adapters: list[str] = field(
-        default_factory=list,
-        metadata=_desc("LoRA adapter folders over the base model, used as seed experts."),
-    )
-    seed_finetunes: list[str] = field(
-        default_factory=list,
-        metadata=_desc("Full fine-tunes of the base model; extracted to LoRA seed experts."),
-    )
-    # Breeding.
-    lora_rank: int = field(default=16, metadata=_desc("Rank cap of every expert adapter."))
-    crossover: str = field(
-        default="linear", metadata=_desc("Crossover operator: linear, ties, dare_ties, slerp.")
-    )
-    crossover_weight_std: float = field(
-        default=0.1, metadata=_desc("Std of the linear crossover weights w_i ~ N(1, std^2).")
-    )
-    mutation: str = field(default="svd_noise", metadata=_desc("Mutation operator."))
-    mutation_sigma: float = field(
-        default=1.0,
-        metadata=_desc(
-            "Std of the Gaussian noise on singular values (bench/diversity.py: 1.0 with keep "
-            "rank 16 covers 3x the questions 0.25 with 4 did, no child rejected; 4.0 breaks "
-            "every child)."
-        ),
-    )
-    mutation_keep_rank: int = field(
-        default=16,
-        metadata=_desc(
-            "Top-k singular values perturbed per weight matrix. The child is recompressed "
-            "to lora_rank, which truncates part of a mutation as wide as the cap "
-            "(expert.json records the recompression error); measured on the bundled seed, "
-            "16 at rank 16 still gave the most diverse children."
-        ),
-    )
-    mutation_svd: SvdMethod = field(
-        default="lowrank",
-        metadata=_desc("exact: full SVD; lowrank: randomized top-k SVD (much faster)."),
-    )
-    specialize_steps: int = field(
-        default=24,
-        metadata=_desc("specialize mutation (and seed --from-data): fine-tune steps."),
-    )
-    specialize_learning_rate: float = field(
-        default=5e-4, metadata=_desc("specialize: AdamW learning rate of the LoRA fine-tune.")
-    )
-    specialize_rank: int = field(
-        default=8,
-        metadata=_desc(
-            "specialize: rank of the trained LoRA, added to the child's delta before the "
-            "recompression to lora_rank (keep it at or below lora_rank)."
-        ),
-    )
-    specialize_batch_size: int = field(
-        default=4, metadata=_desc("specialize: examples per fine-tune step.")
-    )
-    specialize_samples: int = field(
-        default=4,
-        metadata=_desc("specialize: answers sampled per niche task instance, before grading."),
-    )
-    specialize_temperature: float = field(
-        default=0.7, metadata=_desc("specialize: sampling temperature of those answers (> 0).")
-    )
-    specialize_max_examples: int = field(
-        default=32, metadata=_desc("specialize: most graded answers one fine-tune trains on.")
-    )
-    specialize_min_examples: int = field(
-        default=4,
-        metadata=_desc(
-            "specialize: fewest passing answers a niche needs; with fewer the child is "
-            "mutated by svd_noise instead (logged)."
-        ),
-    )
-    adapter_dtype: Literal["bfloat16", "float16", "float32"] = field(
-        default="bfloat16", metadata=_desc("dtype of adapter weights on disk.")
-    )
-    random_seed: int = field(default=0, metadata=_desc("Seed of every random draw in the run."))
-    # The loop (DESIGN.md section 4); the paper's values are in configs/paper.yaml.
-    generations: int = field(default=10, metadata=_desc("Generations to run (the budget)."))
-    token_budget: int = field(
-        default=0,
-        metadata=_desc("Stop after this many generated tokens, all roles together (0 = none)."),
-    )
-    cost_budget_usd: float = field(
-        default=0.0,
-        metadata=_desc(
-            "Stop starting role calls when spent plus in-flight USD would pass this, let "
-            "those in flight finish and end the run, resumable with a larger budget "
-            "(0 = none; costs from the <role>_price fields)."
-        ),
-    )
-    initial_population: int = field(
-        default=8, metadata=_desc("Experts bred from the seeds before the first generation.")
-    )
-    children_per_generation: int = field(default=4, metadata=_desc("Children bred per generation."))
-    archive_size: int = field(default=8, metadata=_desc("Experts the archive keeps."))
-    selection: Literal["dns", "top_fitness"] = field(
-        default="dns",
-        metadata=_desc("Archive survival: dns (Dominated Novelty Search) or top_fitness."),
-    )
-    dns_k: int = field(default=3, metadata=_desc("DNS: fitter neighbours averaged per expert."))
-    pass_threshold: float = field(
-        default=0.5, metadata=_desc("Mean instance score at which an expert passes a task.")
-    )
-    sanity_check: bool = field(
-        default=True,
-        metadata=_desc("Reject children whose answers to fixed prompts are gibberish."),
-    )
-    seed_tasks_dir: str = field(
-        default="",
-        metadata=_desc("Folder of hand-written seed task files ('' = the bundled tasks/seed)."),
-    )
-    initial_pool: int = field(
-        default=40, metadata=_desc("Active tasks to reach before the first generation.")
-    )
-    task_batch: int = field(default=8, metadata=_desc("Scientist proposals per micro-batch."))
-    task_rounds: int = field(
-        default=10, metadata=_desc("Most micro-batches per pool-growing phase (bounds the cost).")
-    )
-    validate_tasks: bool = field(
-        default=True, metadata=_desc("The judge checks every new task before the curator sees it.")
-    )
-    review_tasks: bool = field(
-        default=False,
-        metadata=_desc("Pause for a person to approve, edit or reject admitted tasks."),
-    )
-    adapt_every: int = field(default=5, metadata=_desc("Adapt the task pool every k generations."))
-    adapt_parents: int = field(
-        default=16, metadata=_desc("Parent tasks drawn (with replacement) per adaptation.")
-    )
-    adapt_budget: int = field(
-        default=48,
-        metadata=_desc(
-            "Most scientist proposals one adaptation makes: the drawn parents' first, then "
-            "refill proposals until the active pool is back at its target (>= adapt_parents)."
-        ),
-    )
-    harder_pass_rate: float = field(
-        default=0.5, metadata=_desc("Archive pass rate above which a task is made harder.")
-    )
-    instances_per_task: int = field(
-        default=0,
-        metadata=_desc(
-            "Instances of each task the experts answer (0 = all; the official code scores "
-            "only the first, all 3-5 give steadier skill vectors)."
-        ),
-    )
-    subject_max_tokens: int = field(
-        default=512, metadata=_desc("Max new tokens of an expert's answer to a task instance.")
-    )
-    subject_concurrency: int = field(
-        default=0,
-        metadata=_desc(
-            "Expert answers in flight at once (0 = the population servers' capacity: "
-            "max_num_seqs per engine)."
-        ),
-    )
-    evaluation_passes: int = field(
-        default=3,
-        metadata=_desc(
-            "Passes over the missing evaluations per phase: a transient failure (timeout, "
-            "429, 5xx) leaves its item missing for the next pass, never a score of 0."
-        ),
-    )
-    checkpointer_url: str = field(
-        default="",
-        metadata=_desc("Postgres URL for LangGraph checkpoints ('' = SQLite in the run folder)."),
-    )
-    # Roles. A model is "" (the population server's base model), an init_chat_model
-    # spec "provider:model", or a model name served at the role's OpenAI-compatible URL.
-    scientist_model: str = field(
-        default="",
-        metadata=_desc("Model of the task-scientist: '' = local base, or provider:model."),
-    )
-    scientist_base_url: str = field(
-        default="", metadata=_desc("OpenAI-compatible URL of the task-scientist model ('' = none).")
-    )
-    scientist_temperature: float = field(default=0.7, metadata=_desc("Sampling temperature."))
-    scientist_max_tokens: int = field(default=2048, metadata=_desc("Max new tokens per call."))
-    scientist_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
-    scientist_retries: int = field(
-        default=2,
-        metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
-    )
-    scientist_concurrency: int = field(
-        default=0,
-        metadata=_desc(
-            "Calls in flight at once (0 = the population server's capacity, max_num_seqs "
-            "per engine, when it serves this role, else 8)."
-        ),
-    )
-    scientist_price: list[float] = field(
-        default_factory=list,
-        metadata=_desc(
-            "USD per million input and output tokens of the scientist model ([] = free)."
-        ),
-    )
-    judge_model: str = field(
-        default="", metadata=_desc("Model of the judge: '' = local base, or provider:model.")
-    )
-    judge_base_url: str = field(
-        default="", metadata=_desc("OpenAI-compatible URL of the judge model ('' = none).")
-    )
-    judge_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
-    judge_max_tokens: int = field(default=768, metadata=_desc("Max new tokens per call."))
-    judge_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
-    judge_retries: int = field(
-        default=2,
-        metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
-    )
-    judge_concurrency: int = field(
-        default=0,
-        metadata=_desc(
-            "Calls in flight at once (0 = the population server's capacity, max_num_seqs "
-            "per engine, when it serves this role, else 8)."
-        ),
-    )
-    judge_price: list[float] = field(
-        default_factory=list,
-        metadata=_desc("USD per million input and output tokens of the judge model ([] = free)."),
-    )
-    judge_pairs_file: str = field(
-        default="",
-        metadata=_desc(
-            "Labelled judge pairs (JSONL: instruction, reference, rubric, response, label) "
-            "the judge is calibrated on at bootstrap ('' = bench/data/judge_pairs.jsonl)."
-        ),
-    )
-    judge_calibration_size: int = field(
-        default=0,
-        metadata=_desc("Pairs graded in the calibration, half right, half wrong (0 = all)."),
-    )
-    judge_min_agreement: float = field(
-        default=0.75,
-        metadata=_desc(
-            "Calibration agreement below which rubric tasks are not admitted and are left "
-            "out of fitness, DNS and task forces."
-        ),
-    )
-    trust_judge: bool = field(
-        default=False,
-        metadata=_desc("Use rubric tasks even when the judge's calibration is below the bar."),
-    )
-    curator_model: str = field(
-        default="",
-        metadata=_desc("Model of the curator's novelty check: '' = local base, or provider:model."),
-    )
-    curator_base_url: str = field(
-        default="",
-        metadata=_desc("OpenAI-compatible URL of the curator's novelty check model ('' = none)."),
-    )
-    curator_temperature: float = field(default=0.0, metadata=_desc("Sampling temperature."))
-    curator_max_tokens: int = field(default=512, metadata=_desc("Max new tokens per call."))
-    curator_timeout: float = field(default=120.0, metadata=_desc("Seconds per call."))
-    curator_retries: int = field(
-        default=2,
-        metadata=_desc("Retries of a failed or malformed call, then the item is rejected."),
-    )
-    curator_concurrency: int = field(
-        default=0,
-        metadata=_desc(
-            "Calls in flight at once (0 = the population server's capacity, max_num_seqs "
-            "per engine, when it serves this role, else 8)."
-        ),
-    )
-    curator_price: list[float] = field(
-        default_factory=list,
-        metadata=_desc("USD per million input and output tokens of the curator model ([] = free)."),
-    )
-    prompts_dir: str = field(
-        default="",
-        metadata=_desc("Folder of your own prompt files; a file there replaces the bundled one."),
-    )
-    reflection_rounds: int = field(
-        default=1, metadata=_desc("Self-reflection rounds of the scientist per task.")
-    )
-    novelty_threshold: float = field(
-        default=0.7,
-        metadata=_desc(
-            "Cosine similarity at or above which an accepted task is shown to the LLM's "
-            "'interestingly new' check of a new task."
-        ),
-    )
-    duplicate_threshold: float = field(
-        default=0.95,
-        metadata=_desc(
-            "Cosine similarity above which a new task is refused as near-identical, "
-            "without asking the LLM (a harder/easier variant's own lineage excepted)."
-        ),
-    )
-    novelty_neighbours: int = field(
-        default=3, metadata=_desc("Nearest tasks shown to the scientist and the novelty check.")
-    )
-    contamination_threshold: float = field(
-        default=0.9, metadata=_desc("Similarity to a benchmark question that rejects a task.")
-    )
-    benchmark_files: list[str] = field(
-        default_factory=list,
-        metadata=_desc("JSONL benchmark questions for the contamination gate."),
-    )
-    novel_related_share: float = field(
-        default=0.8,
-        metadata=_desc(
-            "Share of 'novel' adaptations asking for a task related to its parent (the "
-            "reference's 80 %); the rest ask for an unrelated task."
-        ),
-    )
-    pool_max: int = field(default=250, metadata=_desc("Most active tasks; oldest retire first."))
-    chroma_host: str = field(
-        default="", metadata=_desc("ChromaDB server host ('' = embedded store in the run folder).")
-    )
-    chroma_port: int = field(default=8000, metadata=_desc("ChromaDB server port."))
-    embedding_base_url: str = field(
-        default="", metadata=_desc("OpenAI-compatible embeddings URL ('' = bundled MiniLM).")
-    )
-    embedding_model: str = field(default="", metadata=_desc("Embedding model at that URL."))
-    # Task forces.
-    taskforce_size: int = field(
-        default=3, metadata=_desc("Experts in a task force (N of best-of-N and coverage).")
-    )
-    taskforce_members: list[str] = field(
-        default_factory=list,
-        metadata=_desc("Explicit task force expert ids ('' = pick N from the run by coverage)."),
-    )
-    taskforce_required: list[str] = field(
-        default_factory=list,
-        metadata=_desc("Experts always in a picked task force, e.g. the instruct seed 'base'."),
-    )
-    complete_skills: bool = field(
-        default=True,
-        metadata=_desc(
-            "Before a task force is picked, evaluate every candidate (and the seed) on "
-            "every task ever active (missing triples only); false: mask the missing cells."
-        ),
-    )
-    taskforce_router: bool = field(
-        default=False,
-        metadata=_desc(
-            "Model 'taskforce' asks one member instead of best-of-N: the one passing the "
-            "run's tasks nearest the question (ChromaDB task index)."
-        ),
-    )
-    selector: Literal["judge", "majority", "tournament"] = field(
-        default="judge",
-        metadata=_desc(
-            "Best-of-N selector: judge (picks one of N, shuffled), majority (vote on "
-            "final answers), tournament (pairwise judge knockout)."
-        ),
-    )
-    answer_max_tokens: int = field(
-        default=256, metadata=_desc("Max new tokens of a task force member's answer.")
-    )
-    eval_max_tokens: int = field(
-        default=0,
-        metadata=_desc(
-            "Max new tokens of a benchmark answer in acdc eval coverage (0 = "
-            "subject_max_tokens, the limit the run's tasks were answered with)."
-        ),
-    )
-    answer_temperature: float = field(
-        default=0.0, metadata=_desc("Sampling temperature of task force members.")
-    )
-    seed_sample_temperature: float = field(
-        default=0.7,
-        metadata=_desc("Temperature of the baseline 'N samples of the seed' (must be > 0)."),
-    )
-    # Serving.
-    server_url: str = field(
-        default="",
-        metadata=_desc("Attach to a running vLLM server at this URL instead of starting one."),
-    )
-    server_urls: list[str] = field(
-        default_factory=list,
-        metadata=_desc(
-            "Attach to several running vLLM servers (one per node or GPU) instead of starting "
-            "one: requests go to the one with the fewest in flight, adapters load where needed."
-        ),
-    )
-    vllm_device: VllmDevice = field(
-        default="auto",
-        metadata=_desc("vLLM build to start: auto (by what is installed), cpu, gpu."),
-    )
-    vllm_host: str = field(default="127.0.0.1", metadata=_desc("Host the started server binds."))
-    vllm_port: int = field(default=8011, metadata=_desc("Port the started server listens on."))
-    served_model_name: str = field(
-        default="base", metadata=_desc("Model id of the base model on the server.")
-    )
-    max_loras: int = field(
-        default=8, metadata=_desc("Adapters served in one batch (vLLM --max-loras).")
-    )
-    max_loaded_adapters: int = field(
-        default=16,
-        metadata=_desc("Adapters kept registered on the server; least recently used go first."),
-    )
-    max_num_seqs: int = field(default=256, metadata=_desc("Sequences per batch (vLLM)."))
-    max_model_len: int = field(
-        default=4096,
-        metadata=_desc("Context length (vLLM): prompt plus reply; the scientist needs 4096."),
-    )
-    kv_cache_gib: int = field(default=2, metadata=_desc("KV cache GiB on CPU (vLLM)."))
-    cpu_reserved_cores: int = field(
-        default=0,
-        metadata=_desc(
-            "CPU cores vLLM's CPU build keeps out of the model's threads for its scheduler "
-            "(its own default: 1 per engine). 0: the model computes on every core; on 2 cores "
-            "that measured 240 against 165 tokens/s at 64 requests."
-        ),
-    )
-    cpu_threads_bind: str = field(
-        default="",
-        metadata=_desc(
-            "Cores the CPU build pins the model's OpenMP threads to (VLLM_CPU_OMP_THREADS_BIND): "
-            "'' keeps vLLM's default (auto: the first cores) or the environment's value; "
-            "'nobind' lets the OS place them (shared machines); or a list such as '0-1'."
-        ),
-    )
-    vllm_preload: Literal["none", "auto", "tcmalloc", "iomp", "both"] = field(
-        default="none",
-        metadata=_desc(
-            "Libraries a CPU server start preloads (LD_PRELOAD): tcmalloc (Debian "
-            "libtcmalloc-minimal4), iomp (Intel OpenMP, pip intel-openmp), both, auto "
-            "(whichever is present) or none (not measured here yet). Logged at each start."
-        ),
-    )
-    torch_threads: int = field(
-        default=0,
-        metadata=_desc(
-            "Threads of torch work in the acdc process (breeding SVDs, fine-tuning, "
-            "embeddings): 0 keeps torch's default (one per core), which contends with the "
-            "vLLM server's threads on the same cores."
-        ),
-    )
-    gpu_memory_utilization: float = field(
-        default=0.85, metadata=_desc("Share of GPU memory vLLM may use (GPU build).")
-    )
-    tensor_parallel_size: int = field(
-        default=1,
-        metadata=_desc(
-            "GPUs one engine of the started server spans (vLLM --tensor-parallel-size)."
-        ),
-    )
-    data_parallel_size: int = field(
-        default=1,
-        metadata=_desc(
-            "Engines of the started server behind its one endpoint, each a full copy of the "
-            "model (vLLM --data-parallel-size); a runtime adapter load reaches all of them."
-        ),
-    )
-    data_parallel_size_local: int = field(
-        default=0,
-        metadata=_desc(
-            "Of those engines, how many run on this node (0 = all); the rest run on the "
-            "other nodes of a Ray cluster (data_parallel_backend: ray)."
-        ),
-    )
-    data_parallel_backend: Literal["mp", "ray"] = field(
-        default="mp",
-        metadata=_desc(
-            "How the engines start: mp (processes on this node) or ray (a Ray cluster)."
-        ),
-    )
-    dtype: str = field(
-        default="auto",
-        metadata=_desc(
-            "Weights dtype of the server. auto: float32 on CPU (the CPU build's bfloat16 "
-            "matmuls fall back to a slow path: 18 vs 118 tokens/s measured), bfloat16 on GPU."
-        ),
-    )
-    server_start_timeout: float = field(
-        default=600.0, metadata=_desc("Seconds to wait for the server to become healthy.")
-    )
-    request_timeout: float = field(
-        default=300.0, metadata=_desc("Seconds before one request to the server times out.")
-    )
-    request_retries: int = field(
-        default=3, metadata=_desc("Retries of a failed request (connection errors, 5xx).")
-    )
-    lora_kernel: Literal["grouped", "vllm"] = field(
-        default="grouped",
-        metadata=_desc(
-            "LoRA kernel of the CPU build: grouped (acdc's, one matmul per adapter in the "
-            "batch) or vllm (its own, which gathers a weight copy per token)."
-        ),
-    )
-    vllm_extra_args: list[str] = field(
-        default_factory=list, metadata=_desc("Extra command-line flags for the vLLM server.")
-    )
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"json_schema_extra": _studio_groups}
+    """Read by pydantic when LangGraph makes Studio's form (a plain dict: no pydantic import)."""
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
         for f in fields(self):
-            if f.default is not dataclasses.MISSING:
-                default = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            else:
-                raise TypeError(f"Context field {f.name} has no default")
-            raw = os.environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and getattr(self, f.name) == default:
+            raw = _environment_value(f, getattr(self, f.name))
+            if raw is not None:
                 setattr(self, f.name, parse_value(f.name, hints[f.name], raw))
         for f in fields(self):
             setattr(self, f.name, _typed(f.name, hints[f.name], getattr(self, f.name)))
-        self._check()
+        self.check()
 
-    def _check(self) -> None:
-        positive = (
-            "scientist_max_tokens",
-            "judge_max_tokens",
-            "curator_max_tokens",
-            "novelty_neighbours",
-            "pool_max",
-            "lora_rank",
-            "max_loras",
-            "max_loaded_adapters",
-            "max_num_seqs",
-            "max_model_len",
-            "kv_cache_gib",
-            "mutation_keep_rank",
-            "specialize_steps",
-            "specialize_rank",
-            "specialize_batch_size",
-            "specialize_samples",
-            "specialize_max_examples",
-            "specialize_min_examples",
-            "generations",
-            "children_per_generation",
-            "archive_size",
-            "dns_k",
-            "task_batch",
-            "task_rounds",
-            "adapt_every",
-            "adapt_parents",
-            "subject_max_tokens",
-            "evaluation_passes",
-            "tensor_parallel_size",
-            "data_parallel_size",
-        )
-        for name in positive:
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.lora_rank not in VALID_LORA_RANKS:
-            raise ConfigError(f"lora_rank must be one of {VALID_LORA_RANKS}, got {self.lora_rank}")
-        if self.max_loaded_adapters < self.max_loras:
-            raise ConfigError("max_loaded_adapters must be at least max_loras")
-        if self.mutation_sigma < 0 or self.crossover_weight_std < 0:
-            raise ConfigError("mutation_sigma and crossover_weight_std must be >= 0")
-        if self.specialize_learning_rate <= 0 or self.specialize_temperature <= 0:
-            raise ConfigError(
-                "specialize_learning_rate and specialize_temperature must be > 0, got "
-                f"{self.specialize_learning_rate} and {self.specialize_temperature}"
-            )
-        if self.specialize_rank > self.lora_rank:
-            raise ConfigError(
-                f"specialize_rank must be at most lora_rank ({self.lora_rank}), "
-                f"got {self.specialize_rank}"
-            )
-        if not 0 < self.vllm_port < 65536:
-            raise ConfigError(f"vllm_port must be in 1..65535, got {self.vllm_port}")
-        if self.request_retries < 0 or self.request_timeout <= 0 or self.server_start_timeout <= 0:
-            raise ConfigError("request_retries must be >= 0 and timeouts positive")
-        for role in ("scientist", "judge", "curator"):
-            if getattr(self, f"{role}_retries") < 0 or getattr(self, f"{role}_timeout") <= 0:
-                raise ConfigError(f"{role}_retries must be >= 0 and {role}_timeout positive")
-        for name in (
-            "initial_population",
-            "initial_pool",
-            "token_budget",
-            "instances_per_task",
-            "cpu_reserved_cores",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in (
-            "novelty_threshold",
-            "duplicate_threshold",
-            "contamination_threshold",
-            "novel_related_share",
-            "pass_threshold",
-            "harder_pass_rate",
-            "judge_min_agreement",
-        ):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        if self.adapt_budget < self.adapt_parents:
-            raise ConfigError(
-                f"adapt_budget ({self.adapt_budget}) must be at least adapt_parents "
-                f"({self.adapt_parents}): the drawn parents are part of the budget",
-                "adapt_budget",
-            )
-        if self.reflection_rounds < 0:
-            raise ConfigError("reflection_rounds must be >= 0")
-        for role in ("subject", "scientist", "judge", "curator"):
-            if getattr(self, f"{role}_concurrency") < 0:
-                raise ConfigError(f"{role}_concurrency must be >= 0 (0 = automatic)")
-        if self.cost_budget_usd < 0:
-            raise ConfigError(f"cost_budget_usd must be >= 0, got {self.cost_budget_usd}")
-        for role in ("scientist", "judge", "curator"):
-            name = f"{role}_price"
-            try:
-                price = [float(v) for v in getattr(self, name)]
-            except (TypeError, ValueError) as err:
-                raise ConfigError(f"{name}: prices must be numbers") from err
-            if len(price) not in (0, 2) or any(v < 0 for v in price):
-                shown = safe_files.preview(price)
-                raise ConfigError(f"{name} must be [] or [input, output] USD >= 0, got {shown}")
-            setattr(self, name, price)
-        if not 0 <= self.data_parallel_size_local <= self.data_parallel_size:
-            raise ConfigError(
-                f"data_parallel_size_local must be in 0..data_parallel_size "
-                f"({self.data_parallel_size}), got {self.data_parallel_size_local}"
-            )
-        if (
-            self.data_parallel_size_local not in (0, self.data_parallel_size)
-            and self.data_parallel_backend != "ray"
-        ):
-            raise ConfigError(
-                "data_parallel_size_local: engines on other nodes need data_parallel_backend: ray"
-            )
-        if self.server_url and self.server_urls:
-            raise ConfigError("server_urls: set server_url or server_urls, not both")
-        if self.taskforce_size < 1:
-            raise ConfigError(f"taskforce_size must be at least 1, got {self.taskforce_size}")
-        if self.judge_calibration_size < 0:
-            raise ConfigError(
-                f"judge_calibration_size must be >= 0, got {self.judge_calibration_size}"
-            )
-        if self.eval_max_tokens < 0:
-            raise ConfigError(f"eval_max_tokens must be >= 0, got {self.eval_max_tokens}")
-        if self.answer_max_tokens < 1:
-            raise ConfigError(f"answer_max_tokens must be positive, got {self.answer_max_tokens}")
-        if len(set(self.taskforce_required)) != len(self.taskforce_required):
-            shown = safe_files.preview(self.taskforce_required)
-            raise ConfigError(f"taskforce_required repeats an expert: {shown}")
-        if len(self.taskforce_required) > self.taskforce_size:
-            raise ConfigError(
-                f"taskforce_required names {len(self.taskforce_required)} experts, more than "
-                f"taskforce_size {self.taskforce_size}"
-            )
-        if self.answer_temperature < 0:
-            raise ConfigError(f"answer_temperature must be >= 0, got {self.answer_temperature}")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name.endswith("_port") and isinstance(value, int) and not 0 < value < 65536:
-                raise ConfigError(f"{f.name} must be in 1..65535, got {value}")
-            if f.name.endswith("_temperature") and isinstance(value, float) and value < 0:
-                raise ConfigError(f"{f.name} must be >= 0, got {value}")
-        if not 0.0 < self.gpu_memory_utilization <= 1.0:
-            raise ConfigError(
-                f"gpu_memory_utilization must be in (0, 1] (a share of GPU memory), "
-                f"got {self.gpu_memory_utilization}"
-            )
-        if self.seed_sample_temperature <= 0:
-            raise ConfigError(
-                f"seed_sample_temperature must be > 0, got {self.seed_sample_temperature}"
-            )
-        hints = get_type_hints(type(self))
-        for f in fields(self):
-            allowed = _literal_values(hints[f.name])
-            if allowed and getattr(self, f.name) not in allowed:
-                shown = safe_files.preview(getattr(self, f.name))
-                raise ConfigError(f"{f.name} must be one of {allowed}, got {shown}")
+    def check(self) -> None:
+        """Refuse a value out of range, naming the field: every topic checks its own."""
+        for group in GROUP_CLASSES.values():
+            group.check(self)
 
     @property
     def attached_urls(self) -> list[str]:
@@ -773,12 +158,29 @@ class Context:
         the file, ``base_name`` (e.g. a run's recorded config.yaml), the option or the
         environment variable, and the field.
         """
+        return cls.resolve(config_file, base=base, base_name=base_name, **overrides)[0]
+
+    @classmethod
+    def resolve(
+        cls,
+        config_file: str | Path | None = None,
+        *,
+        base: dict[str, Any] | None = None,
+        base_name: str = "",
+        **overrides: Any,
+    ) -> tuple["Context", dict[str, str]]:
+        """:meth:`load`, and where each setting's value came from.
+
+        A source is ``default``, ``environment ACDC_<FIELD>``, ``file <path>``,
+        ``option --<field>`` or ``run <base_name>`` (a run's recorded settings); ``acdc
+        config`` prints them, and ``acdc run`` builds its Context here, so the two agree.
+        """
         values: dict[str, Any] = dict(base or {})
-        origin = dict.fromkeys(values, base_name)
+        origin = dict.fromkeys(values, f"run {base_name}".strip())
         if config_file is not None:
             loaded = read_config_file(config_file)
             values.update(loaded)
-            origin.update(dict.fromkeys(loaded, str(config_file)))
+            origin.update(dict.fromkeys(loaded, f"file {config_file}"))
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)
         origin.update({k: "option --" + k.replace("_", "-") for k in given})
@@ -790,16 +192,42 @@ class Context:
             prefix = f"{', '.join(where)}: " if where else ""
             raise ConfigError(f"{prefix}unknown setting(s): {', '.join(unknown)}", unknown[0])
         try:
-            return cls(**values)
+            ctx = cls(**values)
         except ConfigError as err:
             source = origin.get(err.field, "")
             if not source and os.environ.get(ENV_PREFIX + err.field.upper()) is not None:
                 source = f"environment variable {ENV_PREFIX + err.field.upper()}"
             raise ConfigError(f"{source}: {err}" if source else str(err), err.field) from None
+        sources = {}
+        for f in fields(cls):
+            given_value = values.get(f.name, _default(f))
+            if _environment_value(f, given_value) is not None:
+                sources[f.name] = f"environment {ENV_PREFIX}{f.name.upper()}"
+            else:
+                sources[f.name] = origin.get(f.name, "default")
+        return ctx, sources
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data view, as recorded in a run folder."""
         return dataclasses.asdict(self)
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    raise TypeError(f"Context field {f.name} has no default")
+
+
+def _environment_value(f: dataclasses.Field[Any], given: Any) -> str | None:
+    """The ``ACDC_<FIELD>`` string that replaces ``given``, or None.
+
+    The environment counts only where the value given is still the default, so an
+    explicit value wins; :meth:`Context.resolve` names sources by this same rule.
+    """
+    raw = os.environ.get(ENV_PREFIX + f.name.upper())
+    return raw if raw is not None and given == _default(f) else None
 
 
 def _translate_renamed(values: dict[str, Any], origin: dict[str, str]) -> None:
@@ -846,7 +274,8 @@ def _typed(name: str, hint: Any, value: Any) -> Any:
     """``value`` checked against the field's type; raises ConfigError naming the field.
 
     Ints stay ints (2.5 generations is an error, not 2), floats must be finite, paths
-    become strings, lists must be lists (a bare string is not a list of one).
+    become strings, lists must be lists (a bare string is not a list of one), and a
+    ``Literal`` field holds one of its values.
     """
     origin = get_origin(hint)
     if origin in (types.UnionType, typing.Union):
@@ -855,6 +284,9 @@ def _typed(name: str, hint: Any, value: Any) -> Any:
         hint = next(a for a in get_args(hint) if a is not type(None))
         origin = get_origin(hint)
     wrong = f"{name} must be {{}}, got {safe_files.preview(value)} ({type(value).__name__})"
+    if origin is Literal and value not in get_args(hint):
+        shown = safe_files.preview(value)
+        raise ConfigError(f"{name} must be one of {get_args(hint)}, got {shown}", name)
     if hint is bool and not isinstance(value, bool):
         raise ConfigError(wrong.format("true or false"), name)
     if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -884,10 +316,6 @@ def _typed(name: str, hint: Any, value: Any) -> Any:
             if not all(isinstance(v, str) for v in value):
                 raise ConfigError(wrong.format("a list of strings"), name)
     return value
-
-
-def _literal_values(hint: Any) -> tuple[Any, ...]:
-    return get_args(hint) if get_origin(hint) is Literal else ()
 
 
 def parse_value(name: str, hint: Any, raw: str) -> Any:

@@ -1,11 +1,12 @@
-"""The configuration object: defaults, environment, YAML, CLI, and clear errors."""
+"""The configuration object: defaults, environment, YAML, CLI, clear errors, topics."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from acdc.cli import _context, build_parser
-from acdc.context import ConfigError, Context
+from acdc.context import GROUP_CLASSES, GROUPS, ConfigError, Context
 
 
 def test_defaults_are_the_embedded_cpu_setup(monkeypatch: pytest.MonkeyPatch):
@@ -87,3 +88,49 @@ def test_the_old_novel_unrelated_share_is_read_as_its_complement_or_refused(
 def test_the_adaptation_budget_holds_the_drawn_parents():
     with pytest.raises(ConfigError, match="adapt_budget"):
         Context(adapt_parents=10, adapt_budget=5)
+
+
+def test_every_setting_belongs_to_exactly_one_topic():
+    listed = [name for names in GROUPS.values() for name in names]
+    assert len(listed) == len(set(listed)), "a setting is in two topics"
+    assert sorted(listed) == sorted(f.name for f in dataclasses.fields(Context))
+
+
+BAD_VALUE = {
+    "run": ("pass_threshold", 1.5),
+    "serving": ("max_loras", 0),
+    "breeding": ("lora_rank", 12),
+    "tasks": ("adapt_budget", 1),
+    "judge": ("judge_min_agreement", -0.1),
+    "curator": ("novelty_neighbours", 0),
+    "taskforce": ("taskforce_size", 0),
+    "storage": ("chroma_port", 0),
+    "budget": ("cost_budget_usd", -1.0),
+}
+
+
+@pytest.mark.parametrize("topic", GROUPS)
+def test_each_topic_checks_its_own_fields(topic: str):
+    name, bad = BAD_VALUE[topic]
+    assert name in GROUPS[topic]
+    group = GROUP_CLASSES[topic]
+    group().check()  # its defaults pass its own check
+    with pytest.raises(ConfigError, match=name) as err:
+        group(**{name: bad}).check()
+    assert err.value.field == name
+    with pytest.raises(ConfigError, match=name):
+        Context(**{name: bad})
+
+
+def test_studio_shows_the_settings_by_topic():
+    from acdc.graphs import coevolution, taskforce
+
+    for graph in (coevolution.graph, taskforce.graph):
+        schema = graph.get_context_jsonschema()
+        assert schema is not None
+        properties = schema["properties"]
+        assert list(properties) == [name for names in GROUPS.values() for name in names]
+        for topic, names in GROUPS.items():
+            for name in names:
+                assert properties[name]["title"].startswith(f"{topic}: "), name
+                assert properties[name]["description"].startswith(f"[{topic}] "), name
