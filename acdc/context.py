@@ -31,7 +31,15 @@ from acdc.settings.storage import StorageSettings
 from acdc.settings.taskforce import TaskforceSettings
 from acdc.settings.tasks import TaskSettings
 
-__all__ = ["ENV_PREFIX", "GROUPS", "ConfigError", "Context", "parse_value", "read_config_file"]
+__all__ = [
+    "ENV_PREFIX",
+    "GROUPS",
+    "GROUP_CLASSES",
+    "ConfigError",
+    "Context",
+    "parse_value",
+    "read_config_file",
+]
 
 ENV_PREFIX = "ACDC_"
 

@@ -7,6 +7,7 @@ import pytest
 
 from acdc.cli import _context, build_parser
 from acdc.context import GROUP_CLASSES, GROUPS, ConfigError, Context
+from acdc.graphs import coevolution, taskforce
 
 
 def test_defaults_are_the_embedded_cpu_setup(monkeypatch: pytest.MonkeyPatch):
@@ -123,8 +124,6 @@ def test_each_topic_checks_its_own_fields(topic: str):
 
 
 def test_studio_shows_the_settings_by_topic():
-    from acdc.graphs import coevolution, taskforce
-
     for graph in (coevolution.graph, taskforce.graph):
         schema = graph.get_context_jsonschema()
         assert schema is not None
