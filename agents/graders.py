@@ -13,12 +13,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from acdc.agents import answers
-from acdc.agents.sandbox import (
-    SandboxLimits,
-    SandboxResult,
-    SandboxUnavailableError,
-    run_score,
-)
+from acdc.agents.sandbox import SandboxLimits, SandboxUnavailableError, run_score
+from acdc.agents.sandbox_outcome import SandboxResult
 from acdc.normal_form import normalize
 from acdc.tasks import Task, TaskInstance, parse_reference_number
 

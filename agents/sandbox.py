@@ -23,19 +23,18 @@ signal the code (or a program it runs) sends can end it: whatever the code does 
 as the code's own failure, never ``sandbox_error``. The supervisor's line reaches the
 host on a pipe the worker closes before the code exists, marked with a per-call nonce
 that travels on a pipe of its own and that the worker wipes from its memory first.
-All text that comes back is valid UTF-8 (:func:`valid_text`).
+All text that comes back is valid UTF-8 (``agents/sandbox_outcome.py``).
 One memory and process ceiling holds for the whole call tree: a cgroup per call where
 one can be made (:mod:`acdc.agents.sandbox_cgroup`), else per-process limits with at
-most ``processes`` (2) processes. Everything the child reports is validated here as
-untrusted input: :func:`run_score` never raises, whatever the child writes or however
-it dies.
+most ``processes`` (2) processes. Everything the child reports is validated as
+untrusted input (``agents/sandbox_outcome.py``): :func:`run_score` never raises, whatever
+the child writes or however it dies.
 """
 
 import contextlib
 import functools
 import json
 import logging
-import math
 import os
 import secrets
 import shutil
@@ -45,30 +44,18 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from acdc.agents import sandbox_cgroup
+from acdc.agents.sandbox_outcome import DETAIL_CHARS, Isolation, SandboxResult, interpret
 
 logger = logging.getLogger(__name__)
 
 CHILD = Path(__file__).resolve().with_name("sandbox_child.py")
-Isolation = Literal["unshare", "unshare-userns"]
-FailureKind = Literal["timeout", "memory", "crashed", "bad_return", "not_isolated", "sandbox_error"]
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp", "TMPDIR": "/tmp"}
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 _MAX_RESULT_BYTES = 64 * 1024
 _PROBE_CODE = "def score(instance, submission):\n    return 0.5\n"
-_CHILD_KINDS: tuple[FailureKind, ...] = (
-    "timeout",
-    "memory",
-    "crashed",
-    "bad_return",
-    "sandbox_error",
-)
-"""Failures the child may report; ``not_isolated`` is decided here only."""
-_DETAIL_CHARS = 2000
-SCORE_TOLERANCE = 1e-6
-"""A score this far outside [0, 1] is clamped (float noise); further out it is a bad return."""
 
 
 @dataclass(frozen=True)
@@ -96,29 +83,6 @@ class SandboxLimits:
     processes: int = 2
     open_files: int = 64
     tmpfs_bytes: int = 16 * 1024**2
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    """What one sandboxed call produced: a score in [0, 1], or why there is none.
-
-    Attributes:
-        score: The clamped score, or None when the call failed.
-        failure: Why there is no score (None on success).
-        detail: A human-readable explanation: the traceback, the limit hit, or a note
-            that the score was clamped.
-        isolation: The mechanism used, or None when the code ran unisolated (or not at all).
-    """
-
-    score: float | None
-    failure: FailureKind | None
-    detail: str
-    isolation: Isolation | None
-
-    @property
-    def ok(self) -> bool:
-        """True when the code returned a usable score."""
-        return self.failure is None
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -153,7 +117,7 @@ def run_score(
         return _run_score(code, instance, submission, limits, allow_unisolated)
     except Exception as exc:  # the contract is "never raises": a bug here is a failure
         logger.exception("sandbox: unexpected error")
-        return SandboxResult(None, "sandbox_error", f"sandbox error: {exc!r}"[:_DETAIL_CHARS], None)
+        return SandboxResult(None, "sandbox_error", f"sandbox error: {exc!r}"[:DETAIL_CHARS], None)
 
 
 def _run_score(
@@ -315,7 +279,7 @@ def _run(
         return SandboxResult(
             None, "timeout", f"wall-clock limit of {limits.wall_seconds:g} s exceeded", mode
         )
-    result = _interpret(raw, nonce, process.returncode, mode)
+    result = interpret(raw, nonce, process.returncode, mode)
     if out_of_memory and not result.ok:
         ceiling = f"{limits.memory_bytes / 1024**2:g} MiB"
         return SandboxResult(
@@ -390,76 +354,3 @@ def _drain(fd: int) -> bytes:
     finally:
         os.close(fd)
     return b"".join(chunks)
-
-
-def valid_text(text: str) -> str:
-    """``text`` as valid UTF-8: lone surrogates (from JSON escapes) become U+FFFD.
-
-    Every text from the sandbox passes here before it reaches a record, which a lone
-    surrogate would break (``str.encode`` refuses it).
-    """
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
-def _interpret(raw: bytes, nonce: str, returncode: int, mode: Isolation | None) -> SandboxResult:
-    """Turn the child's result line (or its absence) into a validated result.
-
-    The line is checked as untrusted input (shape, types, a finite score, a kind from
-    the child's closed list, a short detail) although only the supervisor writes it.
-    Bytes that are not UTF-8 are replaced, never refused.
-    """
-    try:
-        outcome = json.loads(raw.decode("utf-8", "replace"))
-    except (ValueError, RecursionError):
-        outcome = None
-    if not isinstance(outcome, dict) or outcome.get("nonce") != nonce:
-        return _no_outcome(returncode, mode)
-    ok = outcome.get("ok")
-    if ok is False:
-        kind, text = outcome.get("kind"), outcome.get("detail")
-        if kind not in _CHILD_KINDS or not isinstance(text, str):
-            return SandboxResult(
-                None, "sandbox_error", valid_text(f"malformed failure {str(kind)[:80]!r}"), mode
-            )
-        failure: FailureKind = kind
-        return SandboxResult(None, failure, valid_text(text[-_DETAIL_CHARS:]), mode)
-    value = outcome.get("score")
-    if ok is not True or isinstance(value, bool) or not isinstance(value, int | float):
-        shown = valid_text(f"invalid score {str(value)[:80]!r}")
-        return SandboxResult(None, "bad_return", shown, mode)
-    try:
-        number = float(value)
-    except OverflowError:
-        return SandboxResult(
-            None, "bad_return", "invalid score: an integer too large for a float", mode
-        )
-    if not math.isfinite(number):
-        return SandboxResult(None, "bad_return", f"invalid score {number}", mode)
-    if not -SCORE_TOLERANCE <= number <= 1 + SCORE_TOLERANCE:
-        return SandboxResult(None, "bad_return", f"score {number:g} is outside [0, 1]", mode)
-    score = min(1.0, max(0.0, number))
-    detail = "" if score == number else f"score {number!r} clamped to {score}"
-    return SandboxResult(score, None, detail, mode)
-
-
-def _no_outcome(returncode: int, mode: Isolation | None) -> SandboxResult:
-    """No valid supervisor line: the sandbox failed, unless the code killed its supervisor.
-
-    Isolated, the supervisor is pid 1 of its namespace and the code cannot end it, so
-    this is the sandbox itself failing (e.g. unshare refused by the kernel). Unisolated,
-    the code runs as the supervisor's user and can SIGKILL it: a death by a signal the
-    host did not send is then the code's failure.
-    """
-    if mode is None and returncode < 0:
-        name = _signal_name(-returncode)
-        detail = f"the supervisor was killed by {name} (unisolated code can signal it)"
-        return SandboxResult(None, "crashed", detail, mode)
-    detail = f"the sandbox exited with status {returncode} without a valid result"
-    return SandboxResult(None, "sandbox_error", detail, mode)
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"

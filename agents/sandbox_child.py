@@ -1,5 +1,9 @@
 """Inside the sandbox: lock this process down, then run one untrusted score function.
 
+One file over 400 lines on purpose: it is the whole program of the sandboxed process,
+run as ``python -I -S`` (no script folder or site-packages on ``sys.path``) and chrooted
+into a root without this package, so it can import nothing but the standard library.
+
 Run only by ``acdc.agents.sandbox`` as ``python -I -S sandbox_child.py`` inside fresh
 mount, network, pid, IPC and UTS namespaces. It uses the standard library alone, because
 once the new root is in place nothing but the interpreter's own files is visible.

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from acdc.agents import sandbox
-from acdc.agents.sandbox import SandboxLimits, SandboxResult, run_score
+from acdc.agents import sandbox, sandbox_outcome
+from acdc.agents.sandbox import SandboxLimits, run_score
+from acdc.agents.sandbox_outcome import SandboxResult
 
 LIMITS = SandboxLimits(cpu_seconds=1, wall_seconds=4, memory_bytes=256 * 1024**2)
 INSTANCE = {"id": "i1", "instruction": "Say hi.", "reference": "hi", "options": None}
@@ -366,7 +367,7 @@ def test_a_deeply_nested_outcome_is_refused(mode: str):
     ],
 )
 def test_the_host_validates_the_supervisor_line_and_never_raises(raw: bytes, failure: str):
-    result = sandbox._interpret(raw, "N", 0, "unshare")
+    result = sandbox_outcome.interpret(raw, "N", 0, "unshare")
     assert (result.score, result.failure) == (None, failure)
 
 
@@ -605,7 +606,7 @@ def test_unencodable_text_from_the_sandbox_is_stored_as_valid_utf8(mode: str):
     ],
 )
 def test_the_host_replaces_unencodable_text_in_the_supervisor_line(raw: bytes):
-    result = sandbox._interpret(raw, "N", 0, "unshare")
+    result = sandbox_outcome.interpret(raw, "N", 0, "unshare")
     assert result.failure == "crashed"
     assert "\ufffd" in result.detail
     result.detail.encode("utf-8")
