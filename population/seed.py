@@ -14,16 +14,16 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import torch
 
 from acdc import atomic
 from acdc.population import lora
 from acdc.population.base import BaseWeights
+from acdc.population.breeding import cap_rank
+from acdc.population.finetune import FinetuneSettings, finetune
 from acdc.population.mergekit_cli import MergekitError, extract_lora
 from acdc.progress import run_watched, step_line
-
-if TYPE_CHECKING:
-    from acdc.population.finetune import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def seed_from_data(
     base_dir: Path,
     out_root: Path,
     *,
-    settings: "FinetuneSettings",
+    settings: FinetuneSettings,
     rank_cap: int,
     benchmark_files: Sequence[str],
     seed: int,
@@ -173,10 +173,8 @@ def seed_from_data(
         DataFileError: The file is malformed (the message names the line).
         SeedError: The name is taken by another file, or nothing is left to train on.
     """
-    import torch
-
-    from acdc.population.breeding import cap_rank
-    from acdc.population.finetune import finetune
+    # here, not at the top: the contamination gate loads chromadb, which a seed without
+    # --from-data never needs
     from acdc.population.finetune_data import benchmark_questions, drop_benchmark, read_examples
 
     if not _VALID_NAME.match(name):
