@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from acdc.context import ConfigError, Context
-from acdc.population import server
+from acdc.population import server, server_launch
 from acdc.torch_threads import apply_torch_threads
 from bench.cpu_load import background_load, cpu_description
 
@@ -15,13 +15,13 @@ from bench.cpu_load import background_load, cpu_description
 @pytest.fixture
 def libraries(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Path]:
     found = {"tcmalloc": tmp_path / "libtcmalloc_minimal.so.4", "iomp": tmp_path / "libiomp5.so"}
-    monkeypatch.setattr(server, "find_tcmalloc", lambda: found["tcmalloc"])
-    monkeypatch.setattr(server, "find_iomp", lambda: found["iomp"])
+    monkeypatch.setattr(server_launch, "find_tcmalloc", lambda: found["tcmalloc"])
+    monkeypatch.setattr(server_launch, "find_iomp", lambda: found["iomp"])
     return found
 
 
 def test_preload_none_takes_nothing(libraries: dict[str, Path]) -> None:
-    chosen = server.preload_libraries("none")
+    chosen = server_launch.preload_libraries("none")
     assert chosen.paths == []
     assert "none" in chosen.reason
 
@@ -29,9 +29,10 @@ def test_preload_none_takes_nothing(libraries: dict[str, Path]) -> None:
 def test_preload_auto_takes_what_is_present_and_says_what_is_not(
     libraries: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert server.preload_libraries("auto").paths == [libraries["tcmalloc"], libraries["iomp"]]
-    monkeypatch.setattr(server, "find_iomp", lambda: None)
-    chosen = server.preload_libraries("auto")
+    both = [libraries["tcmalloc"], libraries["iomp"]]
+    assert server_launch.preload_libraries("auto").paths == both
+    monkeypatch.setattr(server_launch, "find_iomp", lambda: None)
+    chosen = server_launch.preload_libraries("auto")
     assert chosen.paths == [libraries["tcmalloc"]]
     assert "pip install intel-openmp" in chosen.reason
 
@@ -39,11 +40,11 @@ def test_preload_auto_takes_what_is_present_and_says_what_is_not(
 def test_preload_of_a_missing_library_is_logged_not_fatal(
     libraries: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server, "find_tcmalloc", lambda: None)
-    chosen = server.preload_libraries("tcmalloc")
+    monkeypatch.setattr(server_launch, "find_tcmalloc", lambda: None)
+    chosen = server_launch.preload_libraries("tcmalloc")
     assert chosen.paths == []
     assert "libtcmalloc-minimal4" in chosen.reason
-    assert server.preload_libraries("iomp").paths == [libraries["iomp"]]
+    assert server_launch.preload_libraries("iomp").paths == [libraries["iomp"]]
 
 
 def test_launch_env_carries_preload_first_and_the_thread_binding(
@@ -52,7 +53,7 @@ def test_launch_env_carries_preload_first_and_the_thread_binding(
     monkeypatch.setenv("LD_PRELOAD", "/opt/user.so")
     monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
     ctx = Context(cpu_threads_bind="nobind", vllm_preload="both")
-    env = server.launch_env(ctx, "cpu", server.preload_libraries(ctx.vllm_preload))
+    env = server_launch.launch_env(ctx, "cpu", server_launch.preload_libraries(ctx.vllm_preload))
     assert env["LD_PRELOAD"] == f"{libraries['tcmalloc']}:{libraries['iomp']}:/opt/user.so"
     assert env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"
     assert env["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
@@ -63,12 +64,12 @@ def test_defaults_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VLLM_CPU_OMP_THREADS_BIND", raising=False)
     ctx = Context()
     assert (ctx.vllm_preload, ctx.cpu_threads_bind, ctx.torch_threads) == ("none", "", 0)
-    env = server.launch_env(ctx, "cpu", server.preload_libraries(ctx.vllm_preload))
+    env = server_launch.launch_env(ctx, "cpu", server_launch.preload_libraries(ctx.vllm_preload))
     assert "LD_PRELOAD" not in env and "VLLM_CPU_OMP_THREADS_BIND" not in env
 
 
 def test_find_iomp_finds_the_pip_package_when_installed() -> None:
-    found = server.find_iomp()
+    found = server_launch.find_iomp()
     assert found is None or (found.name == "libiomp5.so" and found.is_file())
 
 

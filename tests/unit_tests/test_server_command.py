@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from acdc.context import ConfigError, Context
-from acdc.population.server import launch_command
+from acdc.population.server_launch import launch_command
 
 
 def flag(command: list[str], name: str) -> str | None:
