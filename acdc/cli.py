@@ -287,7 +287,9 @@ def cmd_plan(args: argparse.Namespace) -> None:
     """Validate a config and estimate its calls, tokens, hours and dollars; starts nothing."""
     import json
 
-    from acdc.planner import measure, plan, render, text
+    from acdc.planner import plan
+    from acdc.planner_measure import measure
+    from acdc.planner_render import render, text
     from acdc.runner import preflight
 
     ctx = _context(args)

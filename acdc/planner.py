@@ -14,17 +14,16 @@ Tokens per call, acceptance rates and the pool's retirement come from a previous
 ``metrics.jsonl`` when one is given (measured), else from :data:`ASSUMED`. Time is
 generated tokens over the given throughput; dollars use the roles' ``<role>_price``.
 It is an estimate of the expected path; the output says which inputs were measured.
+Measuring a run is ``acdc/planner_measure.py``'s job, printing the plan
+``acdc/planner_render.py``'s.
 """
 
-import json
 import math
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from acdc.context import Context
-from acdc.rundir import RunDir
+from acdc.planner_measure import Drafting, Measured
 from acdc.tasks import seed_tasks_dir
 
 ROLES = ("subjects", "judge", "scientist", "curator")
@@ -72,90 +71,6 @@ class Load:
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
         )
-
-
-@dataclass
-class Drafting:
-    """Measured task writing of one kind: tokens per candidate by role, share admitted."""
-
-    tokens_per_candidate: dict[str, float]
-    acceptance: float | None
-
-
-@dataclass
-class Measured:
-    """Means taken from a previous run's metrics (None: not measured, assumed)."""
-
-    subject_tokens: float | None = None
-    judge_tokens_per_evaluation: float | None = None
-    drafting: dict[str, Drafting] = field(default_factory=dict)  # "create", "adapt"
-    retired_share: float | None = None
-    joining_share: float | None = None
-    source: str = ""
-
-
-DRAFTING_PHASES = {"seed_tasks": "create", "adapt_tasks": "adapt"}
-
-
-def measure(run_dir: Path) -> Measured:
-    """Means of a finished or stopped run, from its ``metrics.jsonl``.
-
-    Subject and judge tokens per evaluation come from the evaluate phases; tokens per
-    candidate and acceptance from the pool growth (``create``) and the adaptations
-    (``adapt``) apart, since a fresh task costs the scientist more than a variant; the
-    retired and joining shares from each adaptation's pool before (the last generation
-    record) and after (the phase record).
-    """
-    path = RunDir(run_dir, read_only=True).metrics_file
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: give a run folder with metrics")
-    calls, subject, judge = 0, 0.0, 0.0
-    candidates: Counter[str] = Counter()
-    accepted: Counter[str] = Counter()
-    roles: dict[str, Counter[str]] = {kind: Counter() for kind in DRAFTING_PHASES.values()}
-    before_total, retired_total, admitted_total, joined_total = 0, 0, 0, 0
-    pool: int | None = None
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if record.get("event") == "generation" and "pool_size" in record:
-            pool = int(record["pool_size"])
-        if record.get("event") != "phase":
-            continue
-        tokens = record.get("tokens") or {}
-        phase = record.get("phase")
-        if phase in ("evaluate", "reevaluate") and record.get("calls"):
-            calls += int(record["calls"])
-            subject += float(tokens.get("subjects", 0))
-            judge += float(tokens.get("judge", 0))
-        elif phase in DRAFTING_PHASES and "accepted" in record and "rejected" in record:
-            kind = DRAFTING_PHASES[phase]
-            admitted = len(record["accepted"])
-            candidates[kind] += admitted + sum(record["rejected"].values())
-            accepted[kind] += admitted
-            roles[kind].update({k: float(v) for k, v in tokens.items()})
-            if kind == "adapt" and pool and "pool_size" in record:
-                retired = record.get("retired") or {}
-                impossible = int(retired.get("impossible", 0))
-                kept = pool - impossible - int(retired.get("cap", 0))
-                before_total += pool
-                retired_total += impossible
-                admitted_total += admitted
-                joined_total += max(0, int(record["pool_size"]) - kept)
-    found = Measured(source=str(run_dir))
-    if calls:
-        found.subject_tokens = subject / calls
-        found.judge_tokens_per_evaluation = judge / calls
-    for kind, count in candidates.items():
-        if count:
-            found.drafting[kind] = Drafting(
-                {r: roles[kind][r] / count for r in roles[kind]},
-                accepted[kind] / count if accepted[kind] else None,
-            )
-    if before_total:
-        found.retired_share = retired_total / before_total
-    if admitted_total:
-        found.joining_share = min(1.0, joined_total / admitted_total)
-    return found
 
 
 @dataclass
@@ -355,81 +270,3 @@ def _merge(*parts: dict[str, Load]) -> dict[str, Load]:
         for role, load in part.items():
             merged[role] = merged[role].plus(load)
     return merged
-
-
-def render(ctx: Context, result: Plan, gpus: int, tokens_per_s: float | None) -> dict[str, Any]:
-    """The plan as plain data: per generation and for the run, calls and tokens; hours; USD."""
-
-    def table(loads: dict[str, Load]) -> dict[str, dict[str, int]]:
-        return {
-            r: {
-                "calls": round(load.calls),
-                "prompt_tokens": round(load.prompt_tokens),
-                "completion_tokens": round(load.completion_tokens),
-            }
-            for r, load in loads.items()
-        }
-
-    data: dict[str, Any] = {
-        "generations": ctx.generations,
-        "active_pool": result.pool,
-        "adaptations": result.adaptations,
-        "per_generation": [
-            {
-                "generation": gen.generation,
-                "active_pool": round(gen.pool, 1),
-                "adapts": gen.adapts,
-                "roles": table(gen.loads),
-            }
-            for gen in result.generations
-        ],
-        "run": table(result.total),
-        "dollars": {r: round(v, 2) for r, v in result.dollars(ctx).items()},
-        "notes": result.notes,
-    }
-    if tokens_per_s:
-        data["gpus"] = gpus
-        data["gpu_tokens_per_s"] = tokens_per_s
-        hours = result.hours(gpus, tokens_per_s, ctx)
-        data["hours"], data["minutes"] = round(hours, 3), round(hours * 60, 2)
-    return data
-
-
-def text(data: dict[str, Any]) -> str:
-    """The rendered plan as short tables for the terminal: generations, then the run."""
-    lines = [
-        f"plan: {data['generations']} generations, pool about {data['active_pool']} tasks "
-        f"after growth, {data['adaptations']} task adaptations",
-        f"{'generation':>10}{'pool':>7}{'subject calls':>15}{'reply tok':>11}"
-        f"{'judge tok':>11}{'scientist tok':>15}{'curator tok':>13}",
-    ]
-    for gen in data["per_generation"]:
-        roles = gen["roles"]
-
-        def both(role: str, roles: dict[str, dict[str, int]] = roles) -> int:
-            return roles[role]["prompt_tokens"] + roles[role]["completion_tokens"]
-
-        mark = " (adapts)" if gen["adapts"] else ""
-        lines.append(
-            f"{gen['generation']:>10}{gen['active_pool']:>7}"
-            f"{roles['subjects']['calls']:>15,}{roles['subjects']['completion_tokens']:>11,}"
-            f"{both('judge'):>11,}{both('scientist'):>15,}{both('curator'):>13,}{mark}"
-        )
-    lines.append(f"{'run':>10}{'role':>12}{'calls':>12}{'prompt tok':>14}{'reply tok':>14}")
-    for role, row in data["run"].items():
-        lines.append(
-            f"{'':>10}{role:>12}{row['calls']:>12,}{row['prompt_tokens']:>14,}"
-            f"{row['completion_tokens']:>14,}"
-        )
-    if "hours" in data:
-        lines.append(
-            f"time: {data['hours']} h ({data['minutes']} min) of generation on "
-            f"{data['gpus']} GPU(s) at "
-            f"{data['gpu_tokens_per_s']:,} tokens/s each (locally served roles included)"
-        )
-    for role, usd in data["dollars"].items():
-        lines.append(f"dollars: {role} ${usd:,.2f}")
-    if not data["dollars"]:
-        lines.append("dollars: no role has a price (<role>_price)")
-    lines += [f"note: {n}" for n in data["notes"]]
-    return "\n".join(lines)

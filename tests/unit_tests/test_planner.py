@@ -8,7 +8,8 @@ import pytest
 
 from acdc.cli import main
 from acdc.context import Context
-from acdc.planner import ASSUMED, measure, plan
+from acdc.planner import ASSUMED, plan
+from acdc.planner_measure import measure
 from acdc.tasks import load_tasks, seed_tasks_dir
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
