@@ -90,7 +90,7 @@ def _task_pool_png(data: RunData, embed: EmbedFn | None) -> bytes:
     if not entries:
         return plots.task_pool_png(np.zeros((0, 2)), [], [])
     try:
-        if embed is None:
+        if embed is None:  # chromadb: loaded only when no embedding function is given
             from acdc.vectorstore.embeddings import make_embedding_function
 
             embed = make_embedding_function()
