@@ -90,7 +90,8 @@ def _task_pool_png(data: RunData, embed: EmbedFn | None) -> bytes:
     if not entries:
         return plots.task_pool_png(np.zeros((0, 2)), [], [])
     try:
-        if embed is None:  # chromadb: loaded only when no embedding function is given
+        if embed is None:
+            # chromadb and the MiniLM model: loaded only when no embedding function is given
             from acdc.vectorstore.embeddings import make_embedding_function
 
             embed = make_embedding_function()
