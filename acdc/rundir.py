@@ -20,7 +20,7 @@ class RunDir:
     """The one place that knows the files of a run folder, ``<runs_dir>/<run_id>/``.
 
     Layout (A: written whole and atomically, ``acdc/atomic.py``; J: append-only JSONL,
-    one fsync per record; the writer named in brackets)::
+    one fsync per record; the writing module in parentheses where it is not this one)::
 
         config.yaml              A  the settings as used, rewritten on every start or resume
                                     (record_config); read back by --resume and the report
@@ -48,6 +48,7 @@ class RunDir:
         checkpoints.sqlite          LangGraph checkpoints (SQLite, the CLI's checkpointer)
         logs/vllm.log               the population server's output (appended by vLLM)
         logs/vllm.pid               "<server pid> <owner pid>" of a server this run started
+                                    (plain write, population/server.py)
         eval/answers.jsonl       J  cached benchmark answers of ``acdc eval coverage``
         eval/<benchmark>-n<N>.json  A  a benchmark evaluation's result
         eval/judge_calibration.json  A  the judge's calibration for that evaluation
@@ -70,7 +71,7 @@ class RunDir:
     @cached_property
     def metrics(self) -> JsonlLog:
         """``metrics.jsonl``: one record per phase and generation, appended by :meth:`log`."""
-        return JsonlLog(self.root / "metrics.jsonl", self.read_only)
+        return JsonlLog(self.metrics_file, self.read_only)
 
     @property
     def metrics_file(self) -> Path:
