@@ -21,13 +21,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from acdc.agents.calibration import BUNDLED_PAIRS, calibrate, load_pairs
+from acdc.agents.calibration import BUNDLED_PAIRS, calibrate, judge_spec, load_pairs
 from acdc.agents.curator import Curator
 from acdc.agents.judge import Judge
 from acdc.agents.scientist import Scientist
 from acdc.agents.structured import caller_for
 from acdc.context import Context
-from acdc.graphs.judge_check import judge_spec
 from acdc.population.bootstrap import bootstrap
 from acdc.population.server import PopulationServer
 from acdc.tasks import Task, load_tasks, seed_tasks_dir

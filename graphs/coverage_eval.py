@@ -50,11 +50,11 @@ from acdc.agents.answers import (
     normalize,
     numeric_answer,
 )
+from acdc.agents.calibration import calibration_of
 from acdc.agents.judge import Judge
 from acdc.agents.selectors import SELECTORS, select
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
 from acdc.context import Context
-from acdc.graphs import judge_check
 from acdc.graphs.benchmark_file import parse_item
 from acdc.graphs.taskforce_resources import TaskForceResources, taskforce_resources
 from acdc.models import subject_concurrency
@@ -351,7 +351,7 @@ async def _evaluate(
     used = {"answers": answering.stop()}
     judge = res.judge(ctx)
     folder = RunDir(ctx.run_dir, read_only=True)
-    calibration = await judge_check.calibration_of(
+    calibration = await calibration_of(
         ctx, judge, folder.eval_calibration_file, reuse=[folder.calibration_file]
     )
 

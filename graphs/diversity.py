@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from acdc.agents import calibration
 from acdc.agents.answers import choice_letter, final_answer, numeric_answer
-from acdc.graphs import judge_check
 from acdc.graphs.phases import scored_instances
 from acdc.graphs.resources import RunResources
 from acdc.normal_form import normalize
@@ -36,8 +36,8 @@ def answer_key(task: Task, instance: TaskInstance, response: str) -> str:
 
 def archive_diversity(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, Any]:
     """``disagreement`` and greedy ``coverage_gains`` of ``archive`` on the active pool."""
-    off = judge_check.rubric_off(res.run.root, res.ctx)
-    tasks = judge_check.counted(res.pool.active_tasks(), off)
+    off = calibration.rubric_off(res.run.root, res.ctx)
+    tasks = calibration.counted(res.pool.active_tasks(), off)
     records = {r.key: r for r in res.run.evaluations().records()}
     columns = [(t, i) for t in tasks for i in scored_instances(res, t)]
     answers: list[list[str | None]] = []

@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from acdc.agents.calibration import counted, ensure_calibration, rubric_off
 from acdc.agents.curator import PROMPTS as CURATOR_PROMPTS
 from acdc.agents.judge import PROMPTS as JUDGE_PROMPTS
 from acdc.agents.scientist import PROMPTS as SCIENTIST_PROMPTS
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
-from acdc.graphs import judge_check
 from acdc.graphs.resources import RunResources
 from acdc.population import archive as dns
 from acdc.population.gibberish import SanityVerdict, check_experts
@@ -54,7 +54,7 @@ def record_run(res: RunResources) -> None:
     res.run.log("start", prompts=digests, server=res.server.url)
     res.ensure_server()
     path = res.run.calibration_file
-    calibration = judge_check.ensure_calibration(res.ctx, res.judge(), path, res.run_async)
+    calibration = ensure_calibration(res.ctx, res.judge(), path, res.run_async)
     res.run.log("judge_calibration", **calibration.to_dict())
 
 
@@ -128,9 +128,9 @@ def counted_tasks(res: RunResources, ever: bool = False) -> list[Task]:
     Rubric tasks are left out while the run's judge is not trusted: an uncalibrated judge
     grades nothing, and its tasks are out of fitness, DNS and coverage.
     """
-    off = judge_check.rubric_off(res.run.root, res.ctx)
+    off = rubric_off(res.run.root, res.ctx)
     ids = res.pool.ever() if ever else res.pool.active
-    return judge_check.counted([res.pool.get(t) for t in ids], off)
+    return counted([res.pool.get(t) for t in ids], off)
 
 
 def evaluate(

@@ -19,10 +19,10 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from acdc.agents.calibration import left_out
 from acdc.agents.judge import Judge
 from acdc.agents.structured import caller_for
 from acdc.context import Context
-from acdc.graphs import judge_check
 from acdc.graphs.completion import complete_skills
 from acdc.graphs.registry import RunRegistry
 from acdc.population.bootstrap import Population, bootstrap
@@ -68,7 +68,7 @@ class TaskForceResources:
         with self._lock:
             if self._skills is None:
                 ctx = self.ctx
-                leave_out = judge_check.left_out(ctx.run_dir, ctx)  # rubric: judge untrusted
+                leave_out = left_out(ctx.run_dir, ctx)  # rubric: judge untrusted
                 if ctx.complete_skills:
                     urls, store = self.server.urls, self.population.store
                     done = complete_skills(ctx, urls, store, leave_out)

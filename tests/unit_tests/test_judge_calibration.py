@@ -14,6 +14,7 @@ import pytest
 from acdc.agents.calibration import (
     BUNDLED_PAIRS,
     PairsFileError,
+    ensure_calibration,
     load_pairs,
     rubric_off,
 )
@@ -22,7 +23,6 @@ from acdc.agents.scientist import Proposal, Scientist
 from acdc.agents.structured import caller_for
 from acdc.agents.task_pipeline import TaskPipeline
 from acdc.context import Context
-from acdc.graphs import judge_check
 from tests.stub_openai import StubOpenAI
 
 PAIRS = load_pairs(BUNDLED_PAIRS)
@@ -44,7 +44,7 @@ def settings(stub: StubOpenAI, **over: Any) -> Context:
 def measure(stub: StubOpenAI, path: Path, **over: Any):
     ctx = settings(stub, **over)
     judge = Judge(caller_for(ctx, "judge", stub.url))
-    return judge_check.ensure_calibration(ctx, judge, path, asyncio.run)
+    return ensure_calibration(ctx, judge, path, asyncio.run)
 
 
 def test_the_bundled_pairs_are_half_right_half_wrong_and_a_sample_stays_balanced():
