@@ -5,10 +5,10 @@ lines and files are skipped (a live run may be midway through writing one), and 
 of the run is written. The figures and the page are ``acdc/report.py``'s.
 
 The numbers that decide passes and task forces (``pass_threshold``, ``taskforce_size``,
-``instances_per_task``, the judge's bar) are the run's recorded settings, read as
-``--resume`` reads them; the report keeps no default of its own. A folder without a
-readable ``config.yaml`` gets the settings a fresh run would start with, and the report
-says so.
+``instances_per_task``) are the run's recorded settings, read as ``--resume`` reads them;
+the report keeps no default of its own. A folder without a readable ``config.yaml`` gets
+the settings a fresh run would start with, and the report says so. Rubric tasks are left
+out as the run's saved judge calibration decided.
 """
 
 import json
@@ -169,7 +169,7 @@ def skills(data: RunData) -> Skills:
     seed = next((e for e, record in sorted(data.experts.items()) if record.get("is_base")), "")
     try:
         candidates = [seed] if seed else []
-        leave_out = left_out(data.root, settings)  # rubric tasks, while the judge is untrusted
+        leave_out = left_out(data.root)  # rubric tasks, as the run's saved calibration decided
         run = run_skills(
             data.root, settings.pass_threshold, settings.instances_per_task, candidates, leave_out
         )
