@@ -15,7 +15,7 @@ At every start of a run (``graphs/phases.py``, ``record_run``) the judge is cali
 printed. A resume with the same judge, prompt and pairs reuses the saved grades, but
 applies the current bar and override. While the judge is not trusted, rubric tasks are
 left out where scores are used (:func:`counted`, :func:`left_out`): evaluation, fitness
-and DNS (``graphs/phases.py``), task forces (``graphs/taskforce_resources.py``) and the
+and DNS (``graphs/skill_matrix.py``), task forces (``graphs/taskforce_resources.py``) and the
 report (``acdc/report.py``).
 """
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from acdc.agents import calibration
 from acdc.agents.answers import choice_letter, final_answer, numeric_answer
-from acdc.graphs.phases import scored_instances
 from acdc.graphs.resources import RunResources
+from acdc.graphs.skill_matrix import scored_instances
 from acdc.normal_form import normalize
 from acdc.population.diversity import gains_text, greedy_gains, pairwise_disagreement
 from acdc.population.pass_rule import passes

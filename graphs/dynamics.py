@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
+from acdc.graphs.skill_matrix import skills
 from acdc.population.scoreboard import scoreboard
 from acdc.types import ExpertId
 

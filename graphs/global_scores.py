@@ -9,7 +9,7 @@ task force's candidates (``graphs/completion.py``): most cells are there already
 the generations the task was active in, so a generation asks for the new survivors'
 cells on retired tasks. A cell that stays missing (a transient failure) is masked
 (``population/scoreboard.py``). Rubric tasks of an untrusted judge are left out, as
-everywhere scores count (``phases.counted_tasks``).
+everywhere scores count (``skill_matrix.counted_tasks``).
 """
 
 from collections.abc import Sequence
@@ -17,6 +17,7 @@ from typing import Any
 
 from acdc.graphs import phases
 from acdc.graphs.resources import RunResources
+from acdc.graphs.skill_matrix import counted_tasks, skills
 from acdc.population.scoreboard import scoreboard
 from acdc.types import ExpertId
 
@@ -27,7 +28,7 @@ PHASE = "global_evaluate"
 def complete(res: RunResources, archive: Sequence[ExpertId], generation: int) -> int:
     """Evaluate the archive and the seeds on every counted task ever active; returns tokens."""
     experts = phases.with_seeds(res, archive)
-    tasks = phases.counted_tasks(res, ever=True)
+    tasks = counted_tasks(res, ever=True)
     return phases.evaluate(res, experts, generation, tasks, phase=PHASE)
 
 
@@ -42,7 +43,7 @@ def global_figures(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, 
     """
     seeds = list(res.population.seed_ids)
     experts = phases.with_seeds(res, archive)
-    _, solved, known = phases.skills(res, experts, phases.counted_tasks(res, ever=True))
+    _, solved, known = skills(res, experts, counted_tasks(res, ever=True))
     board = scoreboard(
         solved,
         known,

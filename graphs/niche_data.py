@@ -18,58 +18,24 @@ import hashlib
 import logging
 from collections.abc import Sequence
 
-import numpy as np
-
 from acdc.agents import graders
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
 from acdc.agents.subjects import question_text
-from acdc.graphs.phases import scored_instances, skills
 from acdc.graphs.resources import RunResources
+from acdc.graphs.skill_matrix import scored_instances, skills
 from acdc.population.bootstrap import mutation_params
 from acdc.population.breeding import Breeder
 from acdc.population.client import PopulationClient
 from acdc.population.finetune import Example
 from acdc.population.finetune_data import benchmark_questions, drop_benchmark
 from acdc.population.operators import registry
-from acdc.population.operators.specialize import Specialize
+from acdc.population.operators.specialize import Specialize, choose_niche
 from acdc.population.pass_rule import passes
-from acdc.population.scoreboard import pass_rates
 from acdc.prompts.loader import load_prompt
 from acdc.tasks import Task, TaskInstance
 from acdc.types import ExpertId
 
 log = logging.getLogger(__name__)
-
-
-def choose_niche(
-    solved: np.ndarray, capabilities: Sequence[str], row: int, known: np.ndarray | None = None
-) -> str | None:
-    """The capability expert ``row`` passes most beyond the mean of all rows; None if none.
-
-    The margin of a capability is ``row``'s passes on its tasks minus the sum over those
-    tasks of the share of the rows evaluated on the task that pass it (with a complete
-    matrix: minus the mean row's passes). A cell never evaluated is not a fail.
-
-    Args:
-        solved: Bool array ``(n_experts, n_tasks)``, the experts' skill matrix.
-        capabilities: Capability label of each task (column).
-        row: The expert whose niche is wanted.
-        known: Bool array like ``solved``, True where evaluated; None means all.
-    """
-    known = np.ones(solved.shape, dtype=bool) if known is None else known
-    rates = np.nan_to_num(pass_rates(solved, known, range(solved.shape[0])))
-    best: tuple[float, int, str] | None = None
-    labels = np.asarray(capabilities, dtype=object)
-    for label in sorted(set(capabilities)):
-        columns = labels == label
-        own = int(solved[row, columns].sum())
-        if own == 0:
-            continue
-        margin = own - float(rates[columns].sum())
-        key = (margin, own, label)
-        if best is None or key[:2] > best[:2]:
-            best = key
-    return None if best is None else best[2]
 
 
 def niche_tasks(

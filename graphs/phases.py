@@ -12,24 +12,23 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from typing import NamedTuple
 
-import numpy as np
-
-from acdc.agents.calibration import counted, ensure_calibration, rubric_off
+from acdc.agents.calibration import ensure_calibration
 from acdc.agents.curator import PROMPTS as CURATOR_PROMPTS
 from acdc.agents.judge import PROMPTS as JUDGE_PROMPTS
 from acdc.agents.scientist import PROMPTS as SCIENTIST_PROMPTS
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
+from acdc.graphs.niche_data import child_breeder
 from acdc.graphs.resources import RunResources
+from acdc.graphs.skill_matrix import counted_tasks, scored_instances, skills
 from acdc.population import archive as dns
 from acdc.population.gibberish import SanityVerdict, check_experts
 from acdc.population.utilization import UtilizationSampler
 from acdc.progress import Progress, RateSource
 from acdc.prompts.loader import prompt_path
 from acdc.runstore import EvalKey
-from acdc.tasks import Task, TaskInstance
-from acdc.types import ExpertId, TaskId
+from acdc.tasks import Task
+from acdc.types import ExpertId
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,6 @@ def record_run(res: RunResources) -> None:
 
 def _breed(res: RunResources, pool: Sequence[ExpertId], count: int, generation: int) -> list[str]:
     """Breed ``count`` children of parents drawn from ``pool``; keep those that read as text."""
-    from acdc.graphs.niche_data import child_breeder  # here: niche_data imports this module
-
     started = time.perf_counter()
     breeder = res.breeder()
     bred: list[ExpertId] = []
@@ -114,23 +111,6 @@ def with_seeds(res: RunResources, experts: Sequence[ExpertId]) -> list[ExpertId]
     them on the same tasks.
     """
     return list(dict.fromkeys([*experts, *res.population.seed_ids]))
-
-
-def scored_instances(res: RunResources, task: Task) -> list[TaskInstance]:
-    """The instances of ``task`` the experts answer (``instances_per_task``; 0 = all)."""
-    count = res.ctx.instances_per_task
-    return task.instances[:count] if count else task.instances
-
-
-def counted_tasks(res: RunResources, ever: bool = False) -> list[Task]:
-    """The tasks that scores count on: the active pool, or every task ever active.
-
-    Rubric tasks are left out while the run's judge is not trusted: an uncalibrated judge
-    grades nothing, and its tasks are out of fitness, DNS and coverage.
-    """
-    off = rubric_off(res.run.root, res.ctx)
-    ids = res.pool.ever() if ever else res.pool.active
-    return counted([res.pool.get(t) for t in ids], off)
 
 
 def evaluate(
@@ -230,30 +210,6 @@ def _evaluate(
         subject_tokens_per_s=round(subject / seconds, 2) if seconds > 0 else 0.0,
     )
     return subject + judge
-
-
-class Skills(NamedTuple):
-    """The experts' skill matrix over a set of tasks, with the mask of evaluated cells."""
-
-    tasks: list[TaskId]
-    """Column order."""
-    solved: np.ndarray
-    """Bool ``(n_experts, n_tasks)``: the mean instance score reaches ``pass_threshold``."""
-    known: np.ndarray
-    """Bool like ``solved``: every scored instance of the cell was evaluated. A cell not
-    known is masked by fitness, DNS and coverage (``population/archive.py``), never a fail."""
-
-
-def skills(
-    res: RunResources, experts: Sequence[ExpertId], tasks: Sequence[Task] | None = None
-) -> Skills:
-    """The experts' skill matrix on ``tasks`` (the counted active pool if None) and its mask."""
-    chosen = counted_tasks(res) if tasks is None else tasks
-    instances = {t.id: [i.id for i in scored_instances(res, t)] for t in chosen}
-    scores = res.run.evaluations().mean_scores(experts, instances)
-    columns = list(instances)
-    solved = dns.skill_matrix(scores, experts, columns, res.ctx.pass_threshold)
-    return Skills(columns, solved, dns.known_matrix(scores, experts, columns))
 
 
 def select_archive(res: RunResources, experts: list[ExpertId], generation: int) -> list[str]:

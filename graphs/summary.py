@@ -14,8 +14,8 @@ from typing import Any
 
 from acdc.agents.calibration import load_calibration
 from acdc.graphs import diversity, dynamics, global_scores
-from acdc.graphs.phases import skills
 from acdc.graphs.resources import RunResources
+from acdc.graphs.skill_matrix import skills
 from acdc.graphs.watch import generation_usage, usage_lines
 from acdc.population.archive import fitness
 from acdc.population.coverage import coverage

@@ -16,9 +16,10 @@ from typing import Any
 from acdc import atomic
 from acdc.agents.curator import draw_parents, impossible_tasks, over_cap
 from acdc.agents.task_pipeline import AdaptRequest, Candidate, adaptation_kind, novel_kind
-from acdc.graphs.phases import derived_seed, skills
+from acdc.graphs.phases import derived_seed
 from acdc.graphs.resources import RunResources
 from acdc.graphs.review import load_pending, review
+from acdc.graphs.skill_matrix import skills
 from acdc.tasks import Task, load_tasks, seed_tasks_dir
 from acdc.types import ExpertId, TaskId
 

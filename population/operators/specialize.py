@@ -12,15 +12,18 @@ The examples are parameters of the operator instance, so they are part of the ch
 id and of ``expert.json``: the child can be remade exactly from its record.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 
 from acdc.population.base import BaseWeights
 from acdc.population.finetune import Example, FinetuneSettings, finetune
 from acdc.population.lora import LoraDelta
 from acdc.population.operators.registry import OperatorKind, TrainedDelta, register
+from acdc.population.scoreboard import pass_rates
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,37 @@ class Specialize:
                 child[module] = (a, b)
         training = {"niche": self.niche, "examples": len(pairs), **result.report()}
         return TrainedDelta(child, training)
+
+
+def choose_niche(
+    solved: np.ndarray, capabilities: Sequence[str], row: int, known: np.ndarray | None = None
+) -> str | None:
+    """The capability expert ``row`` passes most beyond the mean of all rows; None if none.
+
+    The margin of a capability is ``row``'s passes on its tasks minus the sum over those
+    tasks of the share of the rows evaluated on the task that pass it (with a complete
+    matrix: minus the mean row's passes). A cell never evaluated is not a fail.
+
+    Args:
+        solved: Bool array ``(n_experts, n_tasks)``, the experts' skill matrix.
+        capabilities: Capability label of each task (column).
+        row: The expert whose niche is wanted.
+        known: Bool array like ``solved``, True where evaluated; None means all.
+    """
+    known = np.ones(solved.shape, dtype=bool) if known is None else known
+    rates = np.nan_to_num(pass_rates(solved, known, range(solved.shape[0])))
+    best: tuple[float, int, str] | None = None
+    labels = np.asarray(capabilities, dtype=object)
+    for label in sorted(set(capabilities)):
+        columns = labels == label
+        own = int(solved[row, columns].sum())
+        if own == 0:
+            continue
+        margin = own - float(rates[columns].sum())
+        key = (margin, own, label)
+        if best is None or key[:2] > best[:2]:
+            best = key
+    return None if best is None else best[2]
 
 
 register(Specialize.name, Specialize)

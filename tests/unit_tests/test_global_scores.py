@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from acdc.context import Context
-from acdc.graphs import diversity, dynamics, global_scores, phases, summary
+from acdc.graphs import diversity, dynamics, global_scores, phases, skill_matrix, summary
 from acdc.population.coverage import coverage
 from acdc.rundir import RunDir
 from acdc.runstore import EvalRecord
@@ -76,7 +76,7 @@ def row(passed: set[str], evaluated: tuple[str, ...] = ALL) -> dict[str, bool]:
 
 def active_coverage(res: Any, archive: list[str]) -> float:
     """The summary's ``coverage``: the archive on the active pool, masked."""
-    _, solved, known = phases.skills(res, archive)
+    _, solved, known = skill_matrix.skills(res, archive)
     return coverage(solved, range(len(archive)), known)
 
 

@@ -14,7 +14,7 @@ from acdc.population.finetune import Example, encode
 from acdc.population.lora import LoraDelta, delta_matrix
 from acdc.population.operators import registry
 from acdc.population.operators.linear import LinearCrossover
-from acdc.population.operators.specialize import Specialize
+from acdc.population.operators.specialize import Specialize, choose_niche
 
 NICHE = (
     ("What is the capital of France?", "Answer: Paris"),
@@ -143,8 +143,6 @@ def test_prompt_tokens_are_not_trained_on(chat_base: Path) -> None:
 
 
 def test_the_niche_is_the_capability_passed_most_beyond_the_archive() -> None:
-    from acdc.graphs.niche_data import choose_niche
-
     capabilities = ["math", "math", "geo", "geo", "code"]
     solved = np.array(
         [
