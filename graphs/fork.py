@@ -1,8 +1,8 @@
 """Fork a run: a new run that starts from an old one's state after generation K.
 
 At the end of each generation (and of the initial phase, generation 0) the run writes
-``snapshots/gen-NNN.json``: the pool's state and how many lines the evaluation and
-metrics logs had. Forking RUN at K into NEW then:
+``snapshots/gen-NNN.json`` (``graphs/snapshots.py``): the pool's state and how many
+lines the evaluation and metrics logs had. Forking RUN at K into NEW then:
 
 - copies the LangGraph state of RUN's checkpoint after generation K (from the
   checkpoint history) into NEW's thread, as if NEW had just finished generation K;
@@ -27,42 +27,17 @@ from langgraph.types import StateSnapshot
 
 from acdc import atomic
 from acdc.context import ConfigError, Context
-from acdc.graphs.resources import RunResources
+from acdc.graphs.coevolution import builder
+from acdc.graphs.snapshots import complete_lines
 from acdc.rundir import RunDir
 from acdc.taskpool import TaskPool
 from acdc.vectorstore.tasks import TaskIndex
-
-ENDS_OF_GENERATIONS = frozenset({"initial_archive", "report"})
-"""Nodes that end a generation (``initial_archive`` ends generation 0)."""
 
 
 def _handled(run: RunDir) -> frozenset[str]:
     """Top-level files a fork cuts at K or writes anew; the others are copied as they are."""
     files = [run.pool_file, run.evaluations_file, run.metrics_file, run.costs_file]
     return frozenset(f.name for f in [*files, run.config_file, run.stop_file])
-
-
-def _lines(path: Path) -> list[str]:
-    """Complete lines of a JSONL log (a torn last line is left out)."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    return data[: data.rfind(b"\n") + 1].decode().splitlines(keepends=True)
-
-
-def save_snapshot(res: RunResources, generation: int) -> None:
-    """Record what a fork at ``generation`` needs: the pool and the logs' lengths."""
-    run = res.run
-    pool = run.pool_file
-    atomic.write_json(
-        run.snapshot_file(generation),
-        {
-            "generation": generation,
-            "pool": json.loads(pool.read_text()) if pool.is_file() else None,
-            "evaluations": len(_lines(run.evaluations_file)),
-            "metrics": len(_lines(run.metrics_file)),
-        },
-    )
 
 
 def state_after(graph: Any, config: dict[str, Any], generation: int) -> StateSnapshot:
@@ -95,8 +70,6 @@ def fork_run(
     Raises:
         ConfigError: The source run or its snapshot is missing, or ``ctx``'s run exists.
     """
-    from acdc.graphs.coevolution import builder
-
     src = RunDir(dataclasses.replace(ctx, run_id=source).run_dir, read_only=True)
     dst = RunDir(ctx.run_dir, read_only=True)
     if not src.config_file.is_file():
@@ -143,7 +116,7 @@ def _copy_folder(src: RunDir, dst: RunDir, generation: int, snap: dict[str, Any]
         (src.evaluations_file, dst.evaluations_file, snap["evaluations"]),
         (src.metrics_file, dst.metrics_file, snap["metrics"]),
     ):
-        atomic.write_text(target, "".join(_lines(source)[:count]))
+        atomic.write_text(target, "".join(complete_lines(source)[:count]))
     for k in range(generation + 1):
         for kept, target in (
             (src.archive_file(k), dst.archive_file(k)),

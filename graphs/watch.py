@@ -19,8 +19,8 @@ from langgraph.runtime import Runtime
 
 from acdc.context import Context
 from acdc.costs import BudgetSpentError
-from acdc.graphs.fork import ENDS_OF_GENERATIONS, save_snapshot
 from acdc.graphs.resources import RunResources, resources_for
+from acdc.graphs.snapshots import ENDS_OF_GENERATIONS, save_snapshot
 from acdc.graphs.state import RunState
 from acdc.population.utilization import UtilizationSampler
 
