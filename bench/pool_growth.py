@@ -8,7 +8,7 @@ reach, so neither stops early). By default that is the config's own growth phase
 gain depends on how many proposals it can keep in flight, so the bench measures the
 workload a run has.
 
-(s) sequential micro-batches (the old path, ``task_phases.grow_pool``): ``task_batch``
+(s) sequential micro-batches (the old path, ``task_phases.grow_pool_batch``): ``task_batch``
     proposals at once, then their checks, then the curator one by one, then the next
     micro-batch;
 (p) pipelined (``task_flow.grow_pool``): up to the scientist's concurrency of proposals
@@ -53,7 +53,7 @@ def grow(ctx: Context, mode: str, proposals: int) -> tuple[float, int, str]:
         task_flow.grow_pool(res, generation=0)
     else:
         for batch_round in range(proposals // ctx.task_batch):
-            task_phases.grow_pool(res, generation=0, batch_round=batch_round)
+            task_phases.grow_pool_batch(res, generation=0, batch_round=batch_round)
     seconds = time.perf_counter() - started
     used = sampler.stop()
     admitted = len(res.pool.active) - before

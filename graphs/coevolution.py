@@ -46,7 +46,7 @@ def seed_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     if not ctx.review_tasks:
         tokens = task_flow.grow_pool(res, generation=0)
         return {"task_round": ctx.task_rounds, "tokens": state["tokens"] + tokens}
-    tokens = task_phases.grow_pool(res, generation=0, batch_round=state.get("task_round", 0))
+    tokens = task_phases.grow_pool_batch(res, generation=0, batch_round=state.get("task_round", 0))
     return {"task_round": state.get("task_round", 0) + 1, "tokens": state["tokens"] + tokens}
 
 
@@ -112,7 +112,7 @@ def route_adapt(state: RunState, runtime: Runtime[Context]) -> Literal["adapt_ta
 def adapt_tasks(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Harder / novel variants of tasks by their pass rate; drop impossible ones; trim."""
     res = resources_for(runtime.context)
-    adapt = task_phases.adapt_pool if runtime.context.review_tasks else task_flow.adapt_pool
+    adapt = task_phases.adapt_pool_batch if runtime.context.review_tasks else task_flow.adapt_pool
     tokens = adapt(res, state["archive"], generation=state["generation"] + 1)
     return {"tokens": state["tokens"] + tokens}
 

@@ -1,9 +1,13 @@
-"""The task phases: seed tasks, growing the pool, adapting it to the archive.
+"""The task phases in micro-batches, and the pool edits both task paths share.
 
-One call handles one micro-batch: proposals from the scientist, verification, the
-judge's review, the curator's gates, then (optionally) a person's review, then
-admission to ``pool.json`` and the pool cap. Rejections are counted by the stage that
-refused them and by adaptation kind, retirements by cause, and logged with examples.
+``grow_pool_batch`` and ``adapt_pool_batch`` handle one micro-batch per call: proposals
+from the scientist, verification, the judge's review, the curator's gates, then
+(optionally) a person's review, then admission to ``pool.json`` and the pool cap. The
+run takes this path when a person reviews admitted tasks; otherwise ``task_flow.py``
+keeps proposals in flight, with the same edits of the pool from here (seed tasks,
+retiring, drawing parents, refills, admission, the cap). Rejections are counted by the
+stage that refused them and by adaptation kind, retirements by cause, and logged with
+examples.
 """
 
 import random
@@ -33,7 +37,7 @@ def load_seed_tasks(res: RunResources) -> None:
             res.pool.admit(task)
 
 
-def grow_pool(res: RunResources, generation: int, batch_round: int) -> int:
+def grow_pool_batch(res: RunResources, generation: int, batch_round: int) -> int:
     """One micro-batch of new tasks towards the pool target; returns tokens spent."""
     need = res.ctx.pool_target - len(res.pool.active)
     pending = load_pending(res.run.root)
@@ -50,7 +54,7 @@ def grow_pool(res: RunResources, generation: int, batch_round: int) -> int:
     return _admit(res, candidates, pending, "seed_tasks", generation, started)
 
 
-def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> int:
+def adapt_pool_batch(res: RunResources, archive: list[ExpertId], generation: int) -> int:
     """Retire impossible tasks, adapt parents drawn by pass rate, refill, trim; returns tokens.
 
     The reference's semantics (DESIGN.md section 4): every task no archive member passes
