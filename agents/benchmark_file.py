@@ -15,18 +15,104 @@ Accepted, one JSON object per line:
   "answerKey"}`` (ARC's own files): ``answerKey`` is a label.
 Multiple-choice answers come back as the option's letter (A, B, ...) in list order.
 
-Rows that would score silently wrong are refused with the reason (the caller adds the
-file and line): an answer that is NaN or infinite, or that has nothing to match once
-invisible characters and decoration are dropped (``"."``, a zero-width space).
+Rows that would score silently wrong are refused with the reason (with the file and
+line): an answer that is NaN or infinite, or that has nothing to match once invisible
+characters and decoration are dropped (``"."``, a zero-width space).
+
+A ``BenchmarkItem`` is graded like a task, by the strict extractors of
+``agents/answers.py``: an option letter for multiple choice; otherwise the normalized
+final answer, or its number when the reference is a number. An answer cut at the token
+limit counts only when it states an answer explicitly.
 """
 
+import logging
 import math
 import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from acdc.agents.answers import choice_letter, final_answer, numeric_answer
 from acdc.normal_form import normalize
-from acdc.tasks import LETTERS
-from acdc.vectorstore.contamination import item_question
+from acdc.tasks import LETTERS, parse_reference_number
+from acdc.vectorstore.contamination import BenchmarkFileError, benchmark_lines, item_question
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchmarkItem:
+    """One question; ``answer`` is the option letter for multiple choice."""
+
+    question: str
+    answer: str
+    options: tuple[str, ...] = ()
+
+    def instruction(self) -> str:
+        """The question as members and the judge see it, options lettered."""
+        lines = [f"{LETTERS[i]}. {option}" for i, option in enumerate(self.options)]
+        return "\n".join([self.question, *lines])
+
+    def key(self, text: str, truncated: bool = False) -> str | None:
+        """The answer ``text`` gives, in the form it is graded and voted on.
+
+        ``truncated``: the answer was cut at the token limit, so only an explicit
+        answer counts (no guess from the last line the reasoning reached).
+        """
+        if self.options:
+            letter: str | None = choice_letter(text, list(self.options), truncated=truncated)
+            return letter
+        if _number(self.answer) is not None:
+            value, _ = numeric_answer(text, truncated=truncated)
+            return None if value is None else _number_key(value)
+        found = final_answer(text, truncated=truncated)
+        return normalize(found) if found is not None else None
+
+    def correct(self, text: str, truncated: bool = False) -> bool:
+        """Whether ``text`` answers this item right."""
+        if self.options:
+            return self.key(text, truncated) == self.answer
+        reference = _number(self.answer)
+        wanted = _number_key(reference) if reference is not None else normalize(self.answer)
+        return self.key(text, truncated) == wanted
+
+
+def _number(text: str) -> float | None:
+    try:
+        return parse_reference_number(text)
+    except ValueError:
+        return None
+
+
+def _number_key(value: float) -> str:
+    """A number as a vote: ``42`` and ``42.0`` are the same answer."""
+    return format(value, ".10g")
+
+
+def load_benchmark(path: Path, notes: list[str] | None = None) -> list[BenchmarkItem]:
+    """The items of a benchmark JSONL file.
+
+    ``notes`` receives one ``file:line: ...`` sentence per row read one way where the
+    file allowed two (an integer answer that is both a label and an index).
+
+    Raises:
+        BenchmarkFileError: The path is a folder or unreadable, or a line is not an item
+            (or not one that can be graded); the message names the file and line.
+    """
+    items: list[BenchmarkItem] = []
+    for number, raw in benchmark_lines(path):
+        row_notes: list[str] = []
+        try:
+            items.append(BenchmarkItem(*parse_item(raw, row_notes)))
+        except ValueError as err:
+            raise BenchmarkFileError(f"{path}:{number}: {err}") from None
+        for note in row_notes:
+            logger.warning("%s:%d: %s", path, number, note)
+            if notes is not None:
+                notes.append(f"{path}:{number}: {note}")
+    if not items:
+        raise BenchmarkFileError(f"{path} holds no questions")
+    return items
 
 
 def parse_item(raw: Any, notes: list[str] | None = None) -> tuple[str, str, tuple[str, ...]]:

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from acdc.agents.benchmark_file import BenchmarkItem, load_benchmark
 from acdc.agents.subjects import PROMPTS as SUBJECT_PROMPTS
 from acdc.context import Context
-from acdc.graphs.coverage_eval import BenchmarkItem, load_benchmark
 from acdc.models import subject_concurrency
 from acdc.population.bootstrap import Population, bootstrap, make_breeder
 from acdc.population.breeding import Breeder

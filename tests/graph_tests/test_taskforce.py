@@ -19,10 +19,10 @@ import torch
 import uvicorn
 from fastapi.testclient import TestClient
 
+from acdc.agents.benchmark_file import load_benchmark
 from acdc.agents.selectors import majority
 from acdc.cli import main
 from acdc.context import Context
-from acdc.graphs.coverage_eval import load_benchmark
 from acdc.graphs.taskforce import graph
 from acdc.graphs.taskforce_resources import close_all, taskforce_resources
 from acdc.graphs.webapp import create_app, pieces

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from acdc.graphs.coverage_eval import BenchmarkItem, load_benchmark
+from acdc.agents.benchmark_file import BenchmarkItem, load_benchmark
 from acdc.vectorstore.contamination import BenchmarkFileError, benchmark_lines
 
 SHAPES = {

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from acdc.graphs.coverage_eval import summary
+from acdc.graphs.coverage_report import report_text
 from acdc.graphs.diversity import answer_key
 from acdc.graphs.diversity import render as render_line
 from acdc.population.diversity import coverage_gains, greedy_gains, pairwise_disagreement
@@ -113,4 +113,4 @@ def test_the_printed_lines_show_the_figures() -> None:
         "pool_tasks": 3,
         "task_forces": {"greedy": force},
     }
-    assert "disagreement 0.50; coverage added per member: +50%, +25%" in summary(result)
+    assert "disagreement 0.50; coverage added per member: +50%, +25%" in report_text(result)

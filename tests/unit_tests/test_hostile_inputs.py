@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from acdc import safe_files, setting_bounds
+from acdc.agents.benchmark_file import BenchmarkItem, load_benchmark
 from acdc.cli import main
 from acdc.context import ConfigError, Context
-from acdc.graphs.coverage_eval import BenchmarkItem, load_benchmark
 from acdc.population.finetune_data import DataFileError, read_examples
 from acdc.tasks import TaskError, load_task, seed_tasks_dir
 from acdc.vectorstore.contamination import BenchmarkFileError
