@@ -243,3 +243,18 @@ def get(name: str) -> Grader:
 def grade(task: Task, instance: TaskInstance, submission: str) -> Grade:
     """Grade with the default grader of ``task.grading`` (rubric raises NeedsJudgeError)."""
     return get(task.grading).grade(task, instance, submission)
+
+
+def answer_key(task: Task, instance: TaskInstance, response: str) -> str:
+    """The answer ``response`` gives, in the form its grader compares ("" = none read).
+
+    Two responses with the same key give the same answer ("B" and "Answer: (B)."), so
+    the archive's diversity counts disagreements on this (``graphs/diversity.py``).
+    """
+    if task.grading == "choice" and instance.options:
+        return answers.choice_letter(response, list(instance.options)) or ""
+    if task.grading == "numeric":
+        value, _ = answers.numeric_answer(response)
+        return "" if value is None else format(value, ".10g")
+    found = answers.final_answer(response)
+    return "" if found is None else normalize(found)

@@ -67,7 +67,7 @@ def initial_archive(state: RunState, runtime: Runtime[Context]) -> dict[str, Any
     res = resources_for(runtime.context)
     if state["generation"] > 0 or len(state["archive"]) <= runtime.context.archive_size:
         return {}
-    tokens = phases.evaluate(res, phases.with_seeds(res, state["archive"]), generation=0)
+    tokens = phases.evaluate_missing(res, phases.with_seeds(res, state["archive"]), generation=0)
     survivors = phases.select_archive(res, state["archive"], generation=0)
     return {"archive": survivors, "tokens": state["tokens"] + tokens}
 
@@ -89,7 +89,7 @@ def evaluate(state: RunState, runtime: Runtime[Context]) -> dict[str, Any]:
     """
     res = resources_for(runtime.context)
     experts = phases.with_seeds(res, state["archive"] + state.get("children", []))
-    tokens = phases.evaluate(res, experts, generation=state["generation"] + 1)
+    tokens = phases.evaluate_missing(res, experts, generation=state["generation"] + 1)
     return {"tokens": state["tokens"] + tokens}
 
 

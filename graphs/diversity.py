@@ -13,25 +13,12 @@ from typing import Any
 import numpy as np
 
 from acdc.agents import calibration
-from acdc.agents.answers import choice_letter, final_answer, numeric_answer
+from acdc.agents.graders import answer_key
 from acdc.graphs.resources import RunResources
 from acdc.graphs.skill_matrix import scored_instances
-from acdc.normal_form import normalize
 from acdc.population.diversity import gains_text, greedy_gains, pairwise_disagreement
 from acdc.population.pass_rule import passes
-from acdc.tasks import Task, TaskInstance
 from acdc.types import ExpertId
-
-
-def answer_key(task: Task, instance: TaskInstance, response: str) -> str:
-    """The answer ``response`` gives, in the form its grader compares ("" = none read)."""
-    if task.grading == "choice" and instance.options:
-        return choice_letter(response, list(instance.options)) or ""
-    if task.grading == "numeric":
-        value, _ = numeric_answer(response)
-        return "" if value is None else format(value, ".10g")
-    found = final_answer(response)
-    return "" if found is None else normalize(found)
 
 
 def archive_diversity(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, Any]:
@@ -57,7 +44,7 @@ def archive_diversity(res: RunResources, archive: Sequence[ExpertId]) -> dict[st
     }
 
 
-def render(summary: dict[str, Any]) -> str:
+def diversity_line(summary: dict[str, Any]) -> str:
     """One printed line of the generation summary ("" for runs from before it existed)."""
     if "disagreement" not in summary:
         return ""

@@ -69,7 +69,7 @@ def pool_novelty(res: RunResources) -> float:
     return float((1.0 - similarity.max(axis=1)).mean())
 
 
-def render(summary: dict[str, Any]) -> str:
+def dynamics_lines(summary: dict[str, Any]) -> str:
     """The dynamics as two printed lines of the generation summary ("" for older runs)."""
     if "pool_pass_rate" not in summary:
         return ""

@@ -29,7 +29,7 @@ def complete(res: RunResources, archive: Sequence[ExpertId], generation: int) ->
     """Evaluate the archive and the seeds on every counted task ever active; returns tokens."""
     experts = phases.with_seeds(res, archive)
     tasks = counted_tasks(res, ever=True)
-    return phases.evaluate(res, experts, generation, tasks, phase=PHASE)
+    return phases.evaluate_missing(res, experts, generation, tasks, phase=PHASE)
 
 
 def global_figures(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def global_figures(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, 
     }
 
 
-def render(summary: dict[str, Any]) -> str:
+def global_line(summary: dict[str, Any]) -> str:
     """The global figures as the summary's first words ("" for runs from before them)."""
     if "global_tasks" not in summary:
         return ""

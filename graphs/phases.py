@@ -113,7 +113,7 @@ def with_seeds(res: RunResources, experts: Sequence[ExpertId]) -> list[ExpertId]
     return list(dict.fromkeys([*experts, *res.population.seed_ids]))
 
 
-def evaluate(
+def evaluate_missing(
     res: RunResources,
     experts: list[ExpertId],
     generation: int,
@@ -135,12 +135,12 @@ def evaluate(
     # where the server generated 30-50.
     sampler = UtilizationSampler(res.server.urls, RATE_INTERVAL).start()
     try:
-        return _evaluate(res, experts, generation, tasks, phase, sampler.rate)
+        return _evaluate_in_passes(res, experts, generation, tasks, phase, sampler.rate)
     finally:
         sampler.stop()
 
 
-def _evaluate(
+def _evaluate_in_passes(
     res: RunResources,
     experts: list[ExpertId],
     generation: int,

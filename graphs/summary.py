@@ -69,13 +69,15 @@ def summarize(
         **generation_usage(res, generation),
     }
     res.run.log("generation", **summary)
-    text = render(summary)
+    text = summary_text(summary)
     print(text, flush=True)
     history = [r for r in res.run.metrics.records() if r.get("event") == "generation"]
     calibration = load_calibration(res.run.root)
     judge = f"{calibration.line()}\n\n" if calibration else ""
     res.run.write_summary(
-        f"# acdc run {res.ctx.run_id}\n\n{judge}" + "\n\n".join(render(h) for h in history) + "\n"
+        f"# acdc run {res.ctx.run_id}\n\n{judge}"
+        + "\n\n".join(summary_text(h) for h in history)
+        + "\n"
     )
     refresh_report(res)
     return summary
@@ -93,12 +95,12 @@ def refresh_report(res: RunResources) -> None:
     print(f"   report: {path} ({time.perf_counter() - started:.1f} s)", flush=True)
 
 
-def render(summary: dict[str, Any]) -> str:
+def summary_text(summary: dict[str, Any]) -> str:
     """The summary as a few readable lines."""
     rejected = ", ".join(f"{k} {v}" for k, v in summary["tasks_rejected"].items()) or "none"
     roles = ", ".join(f"{k} {v}" for k, v in summary["tokens_by_role"].items()) or "none"
     times = ", ".join(f"{k} {duration(v)}" for k, v in summary["seconds_by_phase"].items())
-    overall = global_scores.render(summary)
+    overall = global_scores.global_line(summary)
     target = f" (target {summary['pool_target']})" if "pool_target" in summary else ""
     active = (
         "empty"
@@ -113,8 +115,8 @@ def render(summary: dict[str, Any]) -> str:
         f"   tasks accepted {summary['tasks_accepted']}, rejected: {rejected}\n"
         f"   tokens: {roles} (run total {summary['tokens_total']})\n"
         f"   time: {times}"
-        + dynamics.render(summary)
-        + diversity.render(summary)
+        + dynamics.dynamics_lines(summary)
+        + diversity.diversity_line(summary)
         + usage_lines(summary)
     )
 

@@ -201,7 +201,7 @@ def adapt_pool(res: RunResources, archive: list[ExpertId], generation: int) -> i
     started = time.perf_counter()
     record = _made(res, "adapt_tasks", generation)
     made = int(record["proposals"])
-    rates = task_phases.pass_rates(res, archive)
+    rates = task_phases.archive_pass_rates(res, archive)
     if made == 0 and "retired" not in record:
         record["retired"] = task_phases.retire_impossible(res, rates)
         atomic.write_json(_made_path(res, "adapt_tasks", generation), record)

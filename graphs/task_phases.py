@@ -70,7 +70,7 @@ def adapt_pool_batch(res: RunResources, archive: list[ExpertId], generation: int
     candidates: list[Candidate] = []
     retired: Counter[str] = Counter()
     if pending is None:
-        rates = pass_rates(res, archive)
+        rates = archive_pass_rates(res, archive)
         impossible = retire_impossible(res, rates)
         retired["impossible"] = len(impossible)
         rng = random.Random(derived_seed(res.ctx.random_seed, "adapt", generation))
@@ -143,7 +143,7 @@ def refill_request(
     return AdaptRequest(task, kind, rate, tuple(res.pool.lineage(task)))
 
 
-def pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, float]:
+def archive_pass_rates(res: RunResources, archive: Sequence[ExpertId]) -> dict[str, float]:
     """Share of the archive passing each active task that every member has been scored on.
 
     A task with no evaluation yet has no rate: it is never retired or drawn for it.

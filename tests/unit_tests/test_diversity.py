@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from acdc.agents.graders import answer_key
 from acdc.graphs.coverage_report import report_text
-from acdc.graphs.diversity import answer_key
-from acdc.graphs.diversity import render as render_line
+from acdc.graphs.diversity import diversity_line
 from acdc.population.diversity import coverage_gains, greedy_gains, pairwise_disagreement
 from acdc.tasks import Task
 
@@ -89,9 +89,9 @@ def test_answers_are_compared_as_the_graders_read_them() -> None:
 
 
 def test_the_printed_lines_show_the_figures() -> None:
-    line = render_line({"disagreement": 0.25, "coverage_gains": [0.5, 0.25]})
+    line = diversity_line({"disagreement": 0.25, "coverage_gains": [0.5, 0.25]})
     assert "disagreement 0.25" in line and "+50%, +25%" in line
-    assert render_line({}) == ""
+    assert diversity_line({}) == ""
     force = {
         "coverage": 0.75,
         "run_coverage": None,

@@ -173,7 +173,7 @@ SUMMARY: dict[str, Any] = {
 
 
 def test_the_printed_summary_leads_with_the_global_figures() -> None:
-    first, second = summary.render(SUMMARY).splitlines()[:2]
+    first, second = summary.summary_text(SUMMARY).splitlines()[:2]
     assert first == (
         "== generation 3: archive 2; all 40 tasks ever active: coverage 12%, "
         "best fitness 0.100 vs seed 0.025, pass rate 0.05"
@@ -192,5 +192,5 @@ def test_the_printed_summary_leads_with_the_global_figures() -> None:
 def test_no_force_gain_is_shown_on_an_empty_or_unpassed_pool(
     pool_size: int, active: float, expected: str
 ) -> None:
-    line = diversity.render({**SUMMARY, "pool_size": pool_size, "coverage": active})
+    line = diversity.diversity_line({**SUMMARY, "pool_size": pool_size, "coverage": active})
     assert line.endswith(f"greedy task force gains {expected}")
