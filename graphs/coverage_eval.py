@@ -117,6 +117,7 @@ async def best_of_n(
 async def _score_task_forces(
     res: TaskForceResources, ctx: Context, items: list[BenchmarkItem], cache: AnswerCache
 ) -> dict[str, Any]:
+    """Every slot answers (cached), then the figures of each task force and of the seed."""
     plan = res.plan(ctx)
     prompt: Prompt = load_prompt(
         "subject_answer", SUBJECT_PROMPTS["subject_answer"], ctx.prompts_dir
