@@ -131,6 +131,17 @@ def test_the_check_sees_the_product() -> None:
     assert any(i.target == "acdc.context" for i in IMPORTS)
 
 
+def test_every_import_is_absolute() -> None:
+    """One spelling per import (``acdc.x``), which is also the only one this check reads."""
+    relative = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in MODULES.values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level
+    ]
+    assert not relative, "relative imports:\n" + "\n".join(relative)
+
+
 def test_no_import_cycle() -> None:
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for i in IMPORTS:
