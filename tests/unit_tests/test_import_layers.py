@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module imports from its own layer and the layers below it:
 
-1. core, ``acdc/*.py`` (types, settings, tasks and the pool, the run folder, costs);
+1. core, ``acdc/`` (types, settings, tasks and the pool, the run folder, costs);
 2. ``prompts/``: the role prompts and their loader;
 3. ``vectorstore/``: the task index and the contamination gate;
 4. ``population/``: experts, breeding, serving, the archive, task-force and coverage math;
