@@ -3,8 +3,9 @@
 Machines of one kind differ (an AVX-512 Xeon one session, an AVX2-only EPYC the next),
 so every figure is printed beside the CPU's model and vector flags, and only ratios
 taken in one run are compared. A shared machine is the usual one: ``background_load``
-starts K CPU-bound pure-Python loops, one per core (pinned, cores in order), for the
-"loaded" half of a measurement, and always stops them.
+starts K CPU-bound pure-Python loops, one per core (pinned, cores in order, or left to
+the OS scheduler as a user's own busy program is), for the "loaded" half of a
+measurement, and always stops them.
 """
 
 import contextlib
@@ -51,16 +52,18 @@ def usable_cores() -> list[int]:
 
 
 @contextlib.contextmanager
-def background_load(count: int, max_seconds: float) -> Iterator[list[int]]:
+def background_load(count: int, max_seconds: float, pinned: bool = True) -> Iterator[list[int]]:
     """Run ``count`` busy neighbours (at most one per core) while the block runs.
 
-    Each is pinned to its own core, the first cores first (those vLLM's CPU build pins
-    its OpenMP threads to by default). They are bounded three ways: killed when the
+    Pinned, each runs on its own core, the first cores first (those vLLM's CPU build
+    pins its OpenMP threads to by default); unpinned, the OS moves them between cores
+    as it moves any other program, which disturbs every pinned thread in turn. They are
+    bounded three ways: killed when the
     block ends (in a ``finally``), dead with the bench (``PR_SET_PDEATHSIG``), and ending
     by themselves after ``max_seconds`` whatever happens.
 
     Yields:
-        The cores the neighbours run on.
+        The cores the neighbours run on (pinned) or may run on (unpinned).
     """
     cores = usable_cores()[: max(0, count)]
     neighbours: list[subprocess.Popen[bytes]] = []
@@ -72,9 +75,10 @@ def background_load(count: int, max_seconds: float) -> Iterator[list[int]]:
                 stdout=subprocess.DEVNULL,
             )
             neighbours.append(process)
-            os.sched_setaffinity(process.pid, {core})
+            if pinned:
+                os.sched_setaffinity(process.pid, {core})
         time.sleep(0.5)  # let them reach their loops before the measurement starts
-        yield cores
+        yield cores if pinned else usable_cores()
     finally:
         for process in neighbours:
             with contextlib.suppress(ProcessLookupError):

@@ -15,7 +15,8 @@ one breeding step (crossover + mutation + save) on the seed.
 The first line names the CPU (model, AVX-512 / AVX2 flags): machines of one kind differ,
 so compare only ratios taken in one run. ``--background-load K`` measures (c), (a) and
 the breeding step twice in the same run, quiet and then with K busy neighbour processes
-(pure-Python loops, one per core, ``bench/cpu_load.py``), and prints ``quiet:``,
+(pure-Python loops, one per core, pinned to the first cores or with ``--unpinned``
+placed by the OS, ``bench/cpu_load.py``), and prints ``quiet:``,
 ``loaded:`` and ``loaded/quiet:`` for each (the loaded requests use other prompts of
 the same length, so the server's prefix cache does not favour them). Last, the bench
 starts the LoRA server once more, its caches warm, and prints ``warm start: S s``
@@ -168,7 +169,7 @@ def serve_quiet_and_loaded(
     quiet = asyncio.run(serve_all(url, population, jobs, args.max_tokens, base_id))
     if not args.background_load:
         return quiet, None
-    with background_load(args.background_load, args.load_max_seconds):
+    with background_load(args.background_load, args.load_max_seconds, not args.unpinned):
         loaded = asyncio.run(serve_all(url, population, loaded_jobs, args.max_tokens, base_id))
     return quiet, loaded
 
@@ -197,6 +198,12 @@ def main() -> None:
         default=0,
         metavar="K",
         help="also measure with K busy neighbour processes, one per core (0: quiet only)",
+    )
+    parser.add_argument(
+        "--unpinned",
+        action="store_true",
+        help="let the OS place the neighbours (as a user's own busy program) instead of "
+        "pinning one to each of the first cores",
     )
     parser.add_argument(
         "--load-max-seconds",
@@ -246,9 +253,12 @@ def main() -> None:
     if args.background_load:
         if args.experts < 2:
             _, breed_quiet = breeding_step(breeder, [experts[0], population.seed_ids[0]], 10_000)
-        with background_load(args.background_load, args.load_max_seconds) as cores:
-            count = len(cores)
-            neighbours = f"{count} busy neighbour{'s' * (count != 1)} on core(s) {cores}"
+        with background_load(
+            args.background_load, args.load_max_seconds, not args.unpinned
+        ) as cores:
+            count = args.background_load if args.unpinned else len(cores)
+            where = "unpinned, on" if args.unpinned else "on"
+            neighbours = f"{count} busy neighbour{'s' * (count != 1)} {where} core(s) {cores}"
             _, breed_loaded = breeding_step(breeder, [experts[0], population.seed_ids[0]], 10_001)
         compare("breeding step", breed_quiet, breed_loaded, "s", neighbours)
     texts = prompts(args.prompts)
