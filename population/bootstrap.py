@@ -12,6 +12,7 @@ from acdc.population.experts import ExpertRecord, ExpertStore
 from acdc.population.lora import read_adapter
 from acdc.population.operators import registry
 from acdc.population.seed import check_adapter_fits, extract_finetune, prepare_base
+from acdc.population.server import serves_on_this_cpu
 from acdc.rundir import RunDir
 from acdc.torch_threads import apply_torch_threads
 from acdc.types import ExpertId
@@ -32,10 +33,11 @@ class Population:
 def bootstrap(ctx: Context) -> Population:
     """Prepare the base model and register the seed experts of ``ctx`` (idempotent).
 
-    Also sets the process's torch thread count (``torch_threads``) before any torch
-    work: every process that breeds, fine-tunes or embeds prepares its population first.
+    Also sets the process's torch thread count (``torch_threads``; automatic: one thread
+    beside a CPU server) before any torch work: every process that breeds, fine-tunes or
+    embeds prepares its population first.
     """
-    apply_torch_threads(ctx.torch_threads)
+    apply_torch_threads(ctx.torch_threads, serves_on_this_cpu(ctx))
     cache = Path(ctx.cache_dir)
     base_dir = prepare_base(ctx.base_model or None, cache)
     base = BaseWeights(base_dir)

@@ -52,6 +52,21 @@ def detect_device(setting: Literal["auto", "cpu", "gpu"]) -> Literal["cpu", "gpu
     raise ServerError("vLLM is not installed: run scripts/setup.sh (cpu) or scripts/setup.sh gpu")
 
 
+def serves_on_this_cpu(ctx: Context) -> bool:
+    """Whether the run's population server computes on this machine's CPU cores.
+
+    True for a server acdc starts with the CPU build (or with no vLLM installed yet, as
+    in ``acdc seed``: the CPU build is the default install); False when the run attaches
+    to servers by URL or drives the GPU build.
+    """
+    if ctx.attached_urls:
+        return False
+    try:
+        return detect_device(ctx.vllm_device) == "cpu"
+    except ServerError:
+        return True
+
+
 _LOG_PREFIX = re.compile(
     r"^(?:\([^)]*\)\s*)?(?:[A-Z]+\s+\d\d-\d\d \d\d:\d\d:\d\d\s+\[[^\]]*\]\s*)?"
 )

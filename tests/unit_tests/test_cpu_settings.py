@@ -8,6 +8,7 @@ import pytest
 
 from acdc.context import ConfigError, Context
 from acdc.population import server, server_launch
+from acdc.population.server import serves_on_this_cpu
 from acdc.torch_threads import apply_torch_threads
 from bench.cpu_load import background_load, cpu_description
 
@@ -73,17 +74,25 @@ def test_find_iomp_finds_the_pip_package_when_installed() -> None:
     assert found is None or (found.name == "libiomp5.so" and found.is_file())
 
 
-def test_torch_threads_zero_keeps_torchs_choice_and_n_sets_it() -> None:
+def test_torch_threads_automatic_takes_one_thread_beside_a_cpu_server() -> None:
     import torch
 
     before = torch.get_num_threads()
     try:
-        assert apply_torch_threads(0) == before
-        assert apply_torch_threads(1) == 1
+        torch.set_num_threads(2)
+        assert apply_torch_threads(0, shares_cores=False) == 2
+        assert apply_torch_threads(0, shares_cores=True) == 1
+        assert apply_torch_threads(3, shares_cores=True) == 3
     finally:
         torch.set_num_threads(before)
     with pytest.raises(ConfigError, match="torch_threads"):
-        apply_torch_threads(-1)
+        apply_torch_threads(-1, shares_cores=True)
+
+
+def test_only_a_server_started_on_this_cpu_shares_its_cores() -> None:
+    assert serves_on_this_cpu(Context(vllm_device="cpu"))
+    assert not serves_on_this_cpu(Context(vllm_device="gpu"))
+    assert not serves_on_this_cpu(Context(vllm_device="cpu", server_url="http://127.0.0.1:9/v1"))
 
 
 def test_cpu_description_names_the_model_and_vector_flags(tmp_path: Path) -> None:
