@@ -170,8 +170,9 @@ def preload_libraries(setting: str) -> Preload:
     vLLM's CPU worker warns when neither library is in ``LD_PRELOAD``; with Intel OpenMP
     preloaded it also sets ``KMP_BLOCKTIME=1`` and the other KMP settings (threads stop
     spinning at barriers soon, which matters when other processes share the cores).
-    Neither is measured here yet, so the default is ``none``. ``auto`` takes whichever
-    is present; a named library that is missing is logged and left out, never fatal.
+    Measured on a 2-core Xeon (README, Benchmarks): neither beat the run-to-run noise,
+    so the default is ``none``. ``auto`` takes whichever is present; a named library
+    that is missing is logged and left out, never fatal.
     """
     if setting == "none":
         return Preload([], "vllm_preload none: nothing preloaded")
