@@ -15,8 +15,11 @@ subpackages=(agents graphs population prompts vectorstore)
 
 rm -rf "$tree"
 mkdir -p "$tree/acdc"
-for file in acdc/*.py acdc/*/__init__.py; do
-    ln -s "$root/${file%/__init__.py}" "$tree/acdc/"
+for file in acdc/*.py; do
+    ln -s "$root/$file" "$tree/acdc/"
+done
+for init in acdc/*/__init__.py; do  # packages inside acdc/ (acdc/settings/)
+    ln -s "$root/${init%/__init__.py}" "$tree/acdc/"
 done
 for dir in "${subpackages[@]}"; do
     ln -s "$root/$dir" "$tree/acdc/$dir"
