@@ -285,6 +285,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_plan(args: argparse.Namespace) -> None:
     """Validate a config and estimate its calls, tokens, hours and dollars; starts nothing."""
+    ctx = _context(args)  # before the imports below (seconds): a bad setting fails at once
     import json
 
     from acdc.planner import plan
@@ -292,7 +293,6 @@ def cmd_plan(args: argparse.Namespace) -> None:
     from acdc.planner_render import render, text
     from acdc.runner import preflight
 
-    ctx = _context(args)
     preflight(ctx, reach=False)
     engines = ctx.tensor_parallel_size * ctx.data_parallel_size
     if args.gpus and not ctx.attached_urls and engines > args.gpus:
