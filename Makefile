@@ -25,7 +25,7 @@ test: test-fast  ## every test: the fast tier alone (its guard needs that), then
 test-fast: setup  ## pure unit tests, under a minute: no vLLM, no model server, no graph run
 	$(PY) -m pytest -q tests/unit_tests
 
-test-graphs: setup  ## graph runs on scripted roles and a fake population server (minutes)
+test-graphs: setup  ## graph runs on scripted roles, seed conversion, training (minutes)
 	$(PY) -m pytest -q tests/graph_tests
 
 lint: typecheck  ## ruff and mypy
