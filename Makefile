@@ -22,7 +22,7 @@ demo: setup  ## seed, serve, breed two children, let each answer
 test: test-fast  ## every test: the fast tier alone (its guard needs that), then graphs and vLLM
 	$(PY) -m pytest -q tests --ignore=tests/unit_tests
 
-test-fast: setup  ## pure unit tests, under a minute: no vLLM, no model server, no graph run
+test-fast: setup  ## pure unit tests, about 2 minutes on 2 cores: no vLLM, no model server, no graph run
 	$(PY) -m pytest -q tests/unit_tests
 
 test-graphs: setup  ## graph runs on scripted roles, seed conversion, training (minutes)
