@@ -8,17 +8,22 @@ matmul per adapter present in the batch on that adapter's rows instead, which is
 same arithmetic with no copies. Tokens with index -1 (no adapter) get no LoRA term.
 
 A linear layer's LoRA (``add_lora_linear``: a shrink and an expand per slice, three
-slices for the fused q/k/v projection, two for gate/up) is also fused: the batch's
-tokens are grouped by adapter once per step (when vLLM updates the LoRA metadata), and
-each adapter's rows are gathered once per layer, multiplied by its concatenated A
-slices in one matmul and by each B slice, and added back with one ``index_add_``.
-Measured on one core, 256 decoding tokens over 8 rank-16 adapters with SmolLM2's
-shapes: 215 ms of LoRA work per decoding step with the grouped bgmv ops, 120 ms fused
-(vLLM's own ops: about 6x the grouped ones).
+slices for the fused q/k/v projection, two for gate/up) is also fused: each adapter's
+rows are gathered once per layer, multiplied by its concatenated A slices in one matmul
+and by each B slice, and added back with one ``index_add_``. Measured on one core, 256
+decoding tokens over 8 rank-16 adapters with SmolLM2's shapes: 215 ms of LoRA work per
+decoding step with the grouped bgmv ops, 120 ms fused (vLLM's own ops: about 6x the
+grouped ones).
+
+The linear and embedding LoRA run as torch custom ops (``acdc::lora_linear``,
+``acdc::lora_expand``) that take vLLM's token -> adapter slot buffer and group the
+tokens inside, so torch.compile sees each as one opaque call. That is what lets the CPU
+platform keep compilation with LoRA (``keep_compilation``), which vLLM turns off.
 
 vLLM loads ``register`` in each of its processes through the ``vllm.general_plugins``
 entry point; it patches only when ``ACDC_LORA_KERNEL=grouped`` is set, which the acdc
-server launcher does (see ``Context.lora_kernel``), so other vLLM uses are unaffected.
+server launcher does (see ``Context.lora_kernel``), so other vLLM uses are unaffected;
+``ACDC_LORA_COMPILE=true`` (``Context.lora_compile``) also keeps compilation.
 """
 
 import logging
@@ -31,6 +36,7 @@ import torch
 log = logging.getLogger(__name__)
 
 ENV_VAR = "ACDC_LORA_KERNEL"
+COMPILE_ENV_VAR = "ACDC_LORA_COMPILE"
 
 
 def _stacked(weights: torch.Tensor) -> torch.Tensor:
@@ -117,19 +123,61 @@ def fused_lora_linear(
             offset += size
 
 
-def patch_wrapper(wrapper_cls: Any) -> None:
-    """Give vLLM's CPU punica wrapper the fused ``add_lora_linear``.
+@torch.library.custom_op("acdc::lora_linear", mutates_args=("y",))
+def lora_linear_op(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lora_a: list[torch.Tensor],
+    lora_b: list[torch.Tensor],
+    token_slots: torch.Tensor,
+    scale: float,
+    output_slices: list[int],
+) -> None:
+    """``fused_lora_linear`` as one op torch.compile does not look into.
 
-    The token groups are computed at the first LoRA layer after each metadata update
-    (the batch changed) and reused by every other layer of that step. Shapes it does
-    not expect (more rows than indices) go to the wrapper's own method.
+    ``token_slots`` is vLLM's whole token -> adapter slot buffer; its first
+    ``x.shape[0]`` entries belong to this batch. Slicing and grouping happen here, at run
+    time, because a graph traced once (vLLM's CPU compilation keeps no guards) would
+    otherwise freeze the batch length and adapter groups of the warm-up step.
     """
-    original_update = wrapper_cls.update_metadata
-    original_linear = wrapper_cls.add_lora_linear
+    groups = token_groups(token_slots[: x.shape[0]])
+    fused_lora_linear(y, x, tuple(lora_a), tuple(lora_b), scale, tuple(output_slices), groups)
 
-    def update_metadata(self: Any, *args: Any, **kwargs: Any) -> None:
-        original_update(self, *args, **kwargs)
-        self._acdc_groups = None
+
+@lora_linear_op.register_fake
+def _lora_linear_fake(
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lora_a: list[torch.Tensor],
+    lora_b: list[torch.Tensor],
+    token_slots: torch.Tensor,
+    scale: float,
+    output_slices: list[int],
+) -> None:
+    return None
+
+
+@torch.library.custom_op("acdc::lora_expand", mutates_args=("y",))
+def lora_expand_op(
+    y: torch.Tensor, x: torch.Tensor, lora_b: torch.Tensor, token_slots: torch.Tensor
+) -> None:
+    """``y[t] += x[t] @ B[slot(t)].T`` (the embedding layer's LoRA), opaque to torch.compile."""
+    y.add_(grouped_matmul(x, lora_b, token_slots[: x.shape[0]], y.dtype))
+
+
+@lora_expand_op.register_fake
+def _lora_expand_fake(
+    y: torch.Tensor, x: torch.Tensor, lora_b: torch.Tensor, token_slots: torch.Tensor
+) -> None:
+    return None
+
+
+def patch_wrapper(wrapper_cls: Any) -> None:
+    """Route vLLM's CPU punica wrapper's linear and embedding LoRA through acdc's ops.
+
+    Both read the wrapper's token -> slot buffer itself, never its ``token_lora_indices``
+    property, whose length is a Python int that a compiled graph would freeze.
+    """
 
     def add_lora_linear(
         self: Any,
@@ -141,24 +189,23 @@ def patch_wrapper(wrapper_cls: Any) -> None:
         output_slices: tuple[int, ...],
         **kwargs: Any,
     ) -> None:
-        rows = x.view(-1, x.shape[-1])
-        out = y.view(-1, y.shape[-1])
-        indices = self.token_lora_indices
-        if rows.shape[0] != indices.shape[0] or out.shape[0] != rows.shape[0]:
-            original_linear(
-                self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices, **kwargs
-            )
-            return
-        groups = getattr(self, "_acdc_groups", None)
-        if groups is None or groups[0] != indices.shape[0]:
-            groups = (indices.shape[0], token_groups(indices))
-            self._acdc_groups = groups
-        fused_lora_linear(
-            out, rows, lora_a_stacked, lora_b_stacked, scale, output_slices, groups[1]
+        torch.ops.acdc.lora_linear(
+            y.view(-1, y.shape[-1]),
+            x.view(-1, x.shape[-1]),
+            list(lora_a_stacked),
+            list(lora_b_stacked),
+            self._token_lora_indices,
+            scale,
+            list(output_slices),
         )
 
-    wrapper_cls.update_metadata = update_metadata
+    def add_lora_embedding(
+        self: Any, y: torch.Tensor, x: torch.Tensor, lora_b_stacked: torch.Tensor, **kwargs: Any
+    ) -> None:
+        torch.ops.acdc.lora_expand(y, x, lora_b_stacked, self._token_lora_indices)
+
     wrapper_cls.add_lora_linear = add_lora_linear
+    wrapper_cls.add_lora_embedding = add_lora_embedding
 
 
 def _fits(inputs: torch.Tensor, output: torch.Tensor, indices: torch.Tensor) -> bool:
@@ -236,8 +283,34 @@ def make_ops(original: Any) -> dict[str, Callable[..., None]]:
     }
 
 
+def keep_compilation(platform_cls: Any) -> None:
+    """Let vLLM's CPU platform keep torch.compile when LoRA is enabled.
+
+    ``CpuPlatform.check_and_update_config`` sets compilation mode NONE whenever a LoRA
+    config is present, because vLLM's CPU LoRA path (Python ints of the batch's metadata,
+    prefill/decode branches) cannot be traced once and reused. With acdc's ops every
+    LoRA term is one opaque op reading the token -> slot buffer at run time, so the
+    mode the platform chose without LoRA (a single dynamo trace) is safe again.
+    """
+    from vllm.config import CompilationMode
+
+    original = platform_cls.check_and_update_config
+
+    def check_and_update_config(cls: Any, vllm_config: Any) -> None:
+        compiled = vllm_config.compilation_config.mode == CompilationMode.VLLM_COMPILE
+        original(vllm_config)
+        if compiled and vllm_config.lora_config is not None:
+            vllm_config.compilation_config.mode = CompilationMode.DYNAMO_TRACE_ONCE
+            log.info("acdc: torch.compile kept with LoRA (acdc's LoRA ops are opaque)")
+
+    platform_cls.check_and_update_config = classmethod(check_and_update_config)
+
+
 def register() -> None:
-    """Plugin hook for vLLM: swap in the grouped ops when ``ACDC_LORA_KERNEL=grouped``."""
+    """Plugin hook for vLLM: swap in the grouped ops when ``ACDC_LORA_KERNEL=grouped``.
+
+    With ``ACDC_LORA_COMPILE=true`` as well, the CPU platform keeps torch.compile.
+    """
     if os.environ.get(ENV_VAR, "vllm") != "grouped":
         return
     try:
@@ -253,9 +326,13 @@ def register() -> None:
         {n: getattr(lora_ops, n) for n in ("bgmv_shrink", "bgmv_expand", "bgmv_expand_slice")},
     )
     for name, op in make_ops(originals).items():
-        # sgmv_* (prefill) call the bgmv_* of lora_ops; the CPU wrapper imported its own names.
+        # The logits' LoRA calls the CPU wrapper's own imported names; sgmv_* call lora_ops'.
         setattr(lora_ops, name, op)
         setattr(punica_cpu, name, op)
     patch_wrapper(punica_cpu.PunicaWrapperCPU)
+    if os.environ.get(COMPILE_ENV_VAR, "false").lower() in {"1", "true", "yes"}:
+        from vllm.platforms.cpu import CpuPlatform
+
+        keep_compilation(CpuPlatform)
     lora_ops._acdc_grouped = True  # type: ignore[attr-defined]
     log.info("acdc: grouped multi-LoRA CPU kernel installed")

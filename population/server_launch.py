@@ -210,6 +210,7 @@ def launch_env(
         "VLLM_NO_USAGE_STATS": "1",
         # Read by acdc's vLLM plugin in the server processes (population/lora_kernel.py).
         "ACDC_LORA_KERNEL": ctx.lora_kernel,
+        "ACDC_LORA_COMPILE": str(ctx.lora_compile).lower(),
     }
     if device == "cpu":
         env["VLLM_CPU_KVCACHE_SPACE"] = str(ctx.kv_cache_gib)

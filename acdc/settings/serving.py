@@ -168,6 +168,13 @@ class ServingSettings:
             "batch) or vllm (its own, which gathers a weight copy per token)."
         ),
     )
+    lora_compile: bool = field(
+        default=True,
+        metadata=described(
+            "Keep torch.compile with LoRA on the CPU build (vLLM turns it off; acdc's "
+            "LoRA ops make it safe). Needs lora_kernel grouped; ignored on GPU."
+        ),
+    )
     vllm_extra_args: list[str] = field(
         default_factory=list,
         metadata=described("Extra command-line flags for the vLLM server."),
