@@ -22,8 +22,8 @@ demo: setup  ## seed, serve, breed two children, let each answer
 test: test-fast  ## every test: the fast tier alone (its guard needs that), then graphs and vLLM
 	$(PY) -m pytest -q tests --ignore=tests/unit_tests
 
-test-fast: setup  ## pure unit tests, about 2 minutes on 2 cores: no vLLM, no model server, no graph run
-	$(PY) -m pytest -q tests/unit_tests
+test-fast: setup  ## pure unit tests over every core, under a minute on 2: no vLLM, no server, no graph run
+	$(PY) -m pytest -q -n auto tests/unit_tests
 
 test-graphs: setup  ## graph runs on scripted roles, seed conversion, training (minutes)
 	$(PY) -m pytest -q tests/graph_tests

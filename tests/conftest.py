@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random Llama base model and adapters over it."""
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,26 @@ def store_with_parents(
         record = ExpertRecord(id=name, base_model=str(tiny_base))
         store.save(record, random_delta(base, 4, seed=index), torch.float32)
     return store, base
+
+
+@pytest.fixture(scope="session")
+def seed_index_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A closed ChromaDB folder holding the seed tasks, embedded once with real MiniLM.
+
+    Tests take a copy (:func:`seed_index`) instead of embedding the seeds again: the
+    copy is the same store, for a hundredth of the CPU time.
+    """
+    from acdc.tasks import load_tasks, seed_tasks_dir
+    from acdc.vectorstore.tasks import TaskIndex
+
+    folder = tmp_path_factory.mktemp("seed-index") / "chroma"
+    with TaskIndex(folder) as index:
+        for task in load_tasks(seed_tasks_dir()):
+            index.upsert(task)
+    return folder
+
+
+@pytest.fixture
+def seed_index(tmp_path: Path, seed_index_folder: Path) -> Path:
+    """This test's own copy of the seed index folder, to open and change."""
+    return Path(shutil.copytree(seed_index_folder, tmp_path / "chroma"))

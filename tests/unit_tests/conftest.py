@@ -10,13 +10,14 @@ stay under a minute on two cores. Two rules are checked here rather than left to
   well above what the slowest test here uses; a test that needs more is a graph run
   (tests/graph_tests) or needs a faster fixture. Sleeping is not counted: keep sleeps
   to fractions of a second.
-- A session that ran only tests of this folder fails if ``vllm`` is in ``sys.modules``
-  at its end: importing vLLM costs seconds and pulls in its CUDA/CPU plugins, and a
-  test that needs vLLM belongs in tests/integration_tests. The check needs a session of
-  this folder alone, because other tiers import vLLM legitimately in the same process;
-  ``make test`` runs this folder first, in a session of its own, so CI enforces it.
-  The message names the first test after which vLLM was loaded ("collection" when a
-  test module, or something it imports, imports vLLM at module level).
+- In a session of this folder alone, the first test after which ``vllm`` is in
+  ``sys.modules`` fails: importing vLLM costs seconds and pulls in its CUDA/CPU
+  plugins, and a test that needs vLLM belongs in tests/integration_tests. The check
+  needs a session of this folder alone, because other tiers import vLLM legitimately
+  in the same process; ``make test`` runs this folder first, in a session of its own,
+  so CI enforces it. When a test module (or something it imports) imports vLLM at
+  module level, the message says so ("collection"). The check is made in each test
+  process, so it holds when pytest-xdist spreads the tier over workers.
 """
 
 import os
@@ -29,7 +30,8 @@ import pytest
 CPU_SECONDS_PER_PHASE = 10.0
 HERE = Path(__file__).parent
 
-_vllm_loaded_by: list[str] = []
+_vllm_at_collection: list[bool] = []  # one entry once vLLM was found after collection
+_vllm_blamed: list[str] = []  # the test already failed for it, in this process
 _cpu_mark = [0.0]  # CPU seconds at the start of the current test phase
 
 
@@ -44,7 +46,11 @@ def pytest_runtest_logstart() -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if "vllm" in sys.modules:
-        _vllm_loaded_by.append("collection")
+        _vllm_at_collection.append(True)
+
+
+def _this_folder_alone(session: pytest.Session) -> bool:
+    return all(item.path.is_relative_to(HERE) for item in session.items)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -54,8 +60,6 @@ def pytest_runtest_makereport(
     report = yield
     now = cpu_seconds()
     spent, _cpu_mark[0] = now - _cpu_mark[0], now
-    if call.when == "teardown" and "vllm" in sys.modules and not _vllm_loaded_by:
-        _vllm_loaded_by.append(item.nodeid)
     if report.passed and spent > CPU_SECONDS_PER_PHASE:
         report.outcome = "failed"
         report.longrepr = (
@@ -63,21 +67,17 @@ def pytest_runtest_makereport(
             f"{CPU_SECONDS_PER_PHASE:.0f} (tests/unit_tests/conftest.py): make it faster, "
             "or move a graph run to tests/graph_tests"
         )
-    return report
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    alone = all(item.path.is_relative_to(HERE) for item in session.items)
-    if alone and _vllm_loaded_by:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    else:
-        _vllm_loaded_by.clear()  # another tier's tests ran too: nothing to report
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _vllm_loaded_by:
-        terminalreporter.write_sep("=", "fast tier imported vLLM", red=True)
-        terminalreporter.write_line(
-            f"vLLM was first seen loaded after {_vllm_loaded_by[0]}; a test that needs "
-            "vLLM belongs in tests/integration_tests"
+    elif (
+        call.when == "teardown"
+        and "vllm" in sys.modules
+        and not _vllm_blamed
+        and _this_folder_alone(item.session)
+    ):
+        _vllm_blamed.append(item.nodeid)
+        where = "collection" if _vllm_at_collection else item.nodeid
+        report.outcome = "failed"
+        report.longrepr = (
+            f"the fast tier imported vLLM: it was first seen loaded after {where}; a test "
+            "that needs vLLM belongs in tests/integration_tests"
         )
+    return report

@@ -38,11 +38,8 @@ def harder(task: Task, new_id: str) -> Task:
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> TaskIndex:
-    made = TaskIndex(tmp_path / "chroma")
-    for task in SEEDS:
-        made.upsert(task)
-    return made
+def index(seed_index: Path) -> TaskIndex:
+    return TaskIndex(seed_index)
 
 
 def curator(

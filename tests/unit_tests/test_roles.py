@@ -96,12 +96,12 @@ def test_create_turns_a_valid_draft_into_a_task_and_reflects_on_it():
     [
         (["not json at all", '{"name": 1}', "I cannot help with that."], "malformed output"),
         ([500, 500, 500], "call failed"),
-        ([3.0, 3.0, 3.0], "TimeoutError: Request timed out"),
+        ([1.0, 1.0, 1.0], "TimeoutError: Request timed out"),
     ],
 )
 def test_bad_replies_are_retried_then_rejected_with_a_reason(replies, reason: str):
     with StubOpenAI(replies) as stub:
-        sci = scientist(stub, scientist_timeout=1.0)
+        sci = scientist(stub, scientist_timeout=0.3)
         proposal = asyncio.run(sci.create(pool_summary="", examples=[], generation=0))
         calls = len(stub.requests)
     assert proposal.task is None and reason in proposal.reason

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -435,14 +436,23 @@ def test_four_processes_of_400_mib_cannot_all_hold_their_memory(mode: str):
         assert result.failure == "memory", result
 
 
-def test_the_call_cgroup_is_removed_even_after_the_code_forks_and_sleeps():
-    found = sandbox.sandbox_cgroup.layout()
-    if found is None:
+def test_the_call_cgroup_is_removed_even_after_the_code_forks_and_sleeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if sandbox.sandbox_cgroup.layout() is None:
         pytest.skip("no cgroup can be made here: per-process limits only")
+    made: list[Path] = []  # this call's own groups: other tests may run sandboxes in parallel
+    real = sandbox.sandbox_cgroup.CallGroup
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        group = real(*args, **kwargs)
+        made.extend(group.dirs)
+        return group
+
+    monkeypatch.setattr(sandbox.sandbox_cgroup, "CallGroup", recording)
     body = "if os.fork() == 0:\n    time.sleep(60)\nreturn 0.5"
     assert run(define(body, "import os, time")).score == 0.5
-    for parent in found.parents:
-        assert not list(parent.glob("acdc-sandbox-*")), parent
+    assert made and not [d for d in made if d.exists()], made
 
 
 # --- running a submission in its own process -------------------------------------------

@@ -32,10 +32,8 @@ def seeds() -> list[Task]:
 
 
 @pytest.fixture
-def index(tmp_path: Path, seeds: list[Task]) -> Iterator[TaskIndex]:
-    with TaskIndex(tmp_path / "chroma", embedding_function=MiniLMEmbeddingFunction()) as idx:
-        for task in seeds:
-            idx.upsert(task)
+def index(seed_index: Path) -> Iterator[TaskIndex]:
+    with TaskIndex(seed_index, embedding_function=MiniLMEmbeddingFunction()) as idx:
         yield idx
 
 

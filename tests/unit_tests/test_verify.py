@@ -135,8 +135,10 @@ def test_a_choice_grader_refuses_the_non_answer_and_code_references_are_submissi
 
 
 def test_the_bundled_seed_tasks_pass_their_own_graders():
-    failing = {t.id: verify_task(t).reason for t in load_tasks(seed_tasks_dir())}
-    assert all(verify_task(t).ok for t in load_tasks(seed_tasks_dir())), failing
+    results = {t.id: verify_task(t) for t in load_tasks(seed_tasks_dir())}
+    assert results and all(r.ok for r in results.values()), {
+        i: r.reason for i, r in results.items() if not r.ok
+    }
 
 
 def test_a_reviewers_edit_that_breaks_the_grader_is_verified_again_and_refused():
