@@ -19,14 +19,15 @@ studio: setup  ## serve the graphs for LangGraph Studio (PORT=2025 by default)
 demo: setup  ## seed, serve, breed two children, let each answer
 	$(PY) -m acdc.cli demo
 
-test: test-fast  ## every test: the fast tier alone (its guard needs that), then graphs and vLLM
-	$(PY) -m pytest -q tests --ignore=tests/unit_tests
+test: test-fast  ## every test: the fast tier alone (its guard needs that), the graph runs, then vLLM
+	$(PY) -m pytest -q -n auto --dist loadfile tests/graph_tests
+	$(PY) -m pytest -q tests/integration_tests
 
 test-fast: setup  ## pure unit tests over every core, under a minute on 2: no vLLM, no server, no graph run
 	$(PY) -m pytest -q -n auto tests/unit_tests
 
-test-graphs: setup  ## graph runs on scripted roles, seed conversion, training (minutes)
-	$(PY) -m pytest -q tests/graph_tests
+test-graphs: setup  ## graph runs on scripted roles, seed conversion, training (minutes; a file per worker)
+	$(PY) -m pytest -q -n auto --dist loadfile tests/graph_tests
 
 lint: typecheck  ## ruff and mypy
 	.venv/bin/ruff check .
