@@ -306,6 +306,8 @@ def _typed(name: str, hint: Any, value: Any) -> Any:
             raise ConfigError(wrong.format("a number"), name)
         if not math.isfinite(value):
             raise ConfigError(wrong.format("a finite number"), name)
+        if beyond := setting_bounds.float_out_of_bounds(name, value):
+            raise ConfigError(beyond, name)
         return float(value)
     if hint is str:
         if isinstance(value, os.PathLike):

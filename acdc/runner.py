@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
+from acdc import safe_files
 from acdc.context import ConfigError, Context
 from acdc.costs import BudgetSpentError
 from acdc.rundir import RunDir
@@ -213,6 +214,15 @@ def ask_review(request: dict[str, Any], run_dir: Path) -> dict[str, Any]:
             path = RunDir(run_dir, read_only=True).review_edit_file(task["id"])
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(task, indent=2))
-            input(f"edit {path}, save it, then press Enter ")
-            decision["edit"][task["id"]] = json.loads(path.read_text())
+            while True:
+                input(f"edit {path}, save it, then press Enter ")
+                try:
+                    edited = safe_files.load_json(path, what="edited task")
+                except safe_files.InputFileError as err:
+                    print(f"{err}; fix it and try again")
+                    continue
+                if isinstance(edited, dict):
+                    break
+                print(f"{path}: a task is a JSON object; fix it and try again")
+            decision["edit"][task["id"]] = edited
     return decision

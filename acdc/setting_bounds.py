@@ -1,4 +1,4 @@
-"""Upper bounds of the integer settings: far above any real run, far below a hang.
+"""Upper bounds of the numeric settings: far above any real run, far below a hang.
 
 An integer setting is a count, a size, a token limit, a port or a seed, and nothing a
 run can use is astronomically large, while such a value makes loops (``acdc plan``
@@ -10,6 +10,11 @@ for files, options, environment variables and Studio alike), and a larger value 
 
 The bounds are generous for paper-scale runs: :data:`DEFAULT_MAX` for any count or size
 not named below, with tighter or looser ones where a unit says more.
+
+Float settings are finite by their type check, and most are shares or thresholds with a
+range of their own; the others get an upper bound here for the same reason: a timeout
+of ``1e308`` seconds overflows the event loop's clock far from the cause, and a
+temperature of a million is a typo, not a setting.
 """
 
 DEFAULT_MAX = 1_000_000
@@ -59,3 +64,33 @@ def out_of_bounds(name: str, value: int) -> str:
         return ""
     shown = str(value) if value.bit_length() < 128 else f"an integer of {value.bit_length()} bits"
     return f"{name} must be at most {bound:,}, got {shown}"
+
+
+TIMEOUT_MAX = 7 * 86_400.0
+"""Any ``*_timeout`` in seconds: a week."""
+TEMPERATURE_MAX = 100.0
+"""Any ``*_temperature``: servers accept any value, and far above 2 the words are noise."""
+FLOAT_MAX: dict[str, float] = {
+    "cost_budget_usd": 1e9,
+    "crossover_weight_std": 1000.0,
+    "mutation_sigma": 1000.0,
+    "specialize_learning_rate": 10.0,
+}
+"""Bounds of the float settings that are neither timeouts nor temperatures, by name."""
+
+
+def float_max(name: str) -> float | None:
+    """The largest value the float setting ``name`` accepts; None: its own range check."""
+    if name.endswith("_timeout"):
+        return TIMEOUT_MAX
+    if name.endswith("_temperature"):
+        return TEMPERATURE_MAX
+    return FLOAT_MAX.get(name)
+
+
+def float_out_of_bounds(name: str, value: float) -> str:
+    """Why ``value`` is above the bound of the float setting ``name``, or ''."""
+    bound = float_max(name)
+    if bound is None or value <= bound:
+        return ""
+    return f"{name} must be at most {bound:g}, got {value:g}"

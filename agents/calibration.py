@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from acdc import atomic
+from acdc import atomic, safe_files
 from acdc.agents.judge import Grade, Judge
 from acdc.context import Context
 from acdc.population.pass_rule import LABEL_THRESHOLD, passes
@@ -40,6 +40,10 @@ from acdc.types import TaskId
 
 BUNDLED_PAIRS = Path(__file__).resolve().parents[1] / "bench" / "data" / "judge_pairs.jsonl"
 _FIELDS = ("instruction", "reference", "rubric", "response")
+
+
+MAX_PAIRS = 10_000
+"""Lines a labelled pairs file may hold: every pair is judged at each calibration."""
 
 
 class PairsFileError(ValueError):
@@ -89,7 +93,14 @@ def load_pairs(path: Path, size: int = 0) -> list[LabelledPair]:
         OSError: The file cannot be read.
     """
     pairs: list[LabelledPair] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        numbered = list(safe_files.lines(path))
+    except safe_files.InputFileError as err:
+        raise PairsFileError(str(err)) from None
+    if len(numbered) > MAX_PAIRS:
+        raise PairsFileError(f"{path}: over {MAX_PAIRS:,} lines; calibration needs tens")
+    for number, data in numbered:
+        line = data.decode("utf-8", errors="replace")
         if not line.strip():
             continue
         try:

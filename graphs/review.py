@@ -12,17 +12,19 @@ An edited task is verified again (``agents/verify.py``) before it is admitted: t
 candidate passed verification as the scientist wrote it, not as the person changed it.
 """
 
-import json
 from pathlib import Path
 from typing import Any
 
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from acdc import atomic
+from acdc import atomic, safe_files
 from acdc.agents.verify import verify_task
 from acdc.rundir import RunDir
 from acdc.tasks import Task
+
+MAX_PENDING_BYTES = 64 * safe_files.MAX_JSON_BYTES
+"""A micro-batch of candidates, each within a task file's cap."""
 
 
 def pending_path(run_root: Path) -> Path:
@@ -35,7 +37,8 @@ def load_pending(run_root: Path) -> list[Task] | None:
     path = pending_path(run_root)
     if not path.exists():
         return None
-    return [Task.model_validate(t) for t in json.loads(path.read_text())]
+    saved = safe_files.load_json(path, limit=MAX_PENDING_BYTES, what="review file")
+    return [Task.model_validate(t) for t in saved]
 
 
 def review(run_root: Path, tasks: list[Task]) -> tuple[list[Task], dict[str, str]]:

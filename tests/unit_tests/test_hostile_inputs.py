@@ -126,6 +126,20 @@ def test_every_integer_setting_has_an_upper_bound(name: str):
         Context(**{name: bound + 1})
 
 
+def float_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Context) if f.type in (float, "float")]
+
+
+@pytest.mark.parametrize("name", float_fields())
+def test_every_float_setting_is_bounded_by_its_range_or_an_upper_bound(name: str):
+    # Before: 1e308 was accepted for timeouts, temperatures, the budget and the operators.
+    with pytest.raises(ConfigError, match=name):
+        Context(**{name: 1e308})
+    bound = setting_bounds.float_max(name)
+    if bound is not None:
+        Context(**{name: bound})  # the bound itself is a valid setting
+
+
 @pytest.mark.timeout(120)
 def test_plan_refuses_generations_of_ten_to_the_26_at_once(tmp_path: Path):
     env = {**os.environ, "ACDC_GENERATIONS": str(10**26)}
@@ -293,3 +307,17 @@ def test_a_report_on_a_run_with_a_bombed_recorded_config_uses_the_defaults(tmp_p
     run = run_folder(tmp_path, bomb(6, 9, "pass_threshold").encode())
     main(["report", str(run)])  # before: a traceback (float() of the expanded list)
     assert (run / "report" / "report.html").is_file()
+
+
+# --- files a person may edit between runs ----------------------------------------------
+
+
+def test_a_corrupt_review_file_is_refused_with_its_path(tmp_path: Path):
+    from acdc.graphs.review import load_pending, pending_path
+
+    path = pending_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text('[{"id": "t1", ')  # cut off mid-write by an editor
+    # Before: a bare JSONDecodeError that named no file.
+    with pytest.raises(safe_files.InputFileError, match=r"pending.json: not valid JSON"):
+        load_pending(tmp_path)

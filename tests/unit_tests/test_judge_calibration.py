@@ -60,6 +60,19 @@ def test_a_malformed_pairs_file_names_its_line(tmp_path: Path):
         load_pairs(path)
 
 
+def test_a_pairs_file_with_a_huge_line_or_too_many_lines_is_refused_by_name(tmp_path: Path):
+    # Before: read whole into memory, then every line judged at each calibration.
+    first = BUNDLED_PAIRS.read_text().splitlines()[0]
+    long_line = tmp_path / "long.jsonl"
+    long_line.write_text(first + "\n" + "x" * (2 * 1024**2) + "\n")
+    with pytest.raises(PairsFileError, match=r"long.jsonl:2: line over the cap"):
+        load_pairs(long_line)
+    many = tmp_path / "many.jsonl"
+    many.write_text((first + "\n") * 10_001)
+    with pytest.raises(PairsFileError, match=r"many.jsonl: over 10,000 lines"):
+        load_pairs(many)
+
+
 def test_a_judge_passing_everything_is_not_trusted_with_rubric_tasks(tmp_path: Path, capsys):
     path = tmp_path / "judge_calibration.json"
     with StubOpenAI([], default=ALWAYS_PASS) as stub:
