@@ -8,7 +8,8 @@
 (c) the ceiling: the base model alone, no LoRA, answering the same number of requests.
 
 Every request generates exactly ``--max-tokens`` tokens (greedy, EOS ignored). Prints
-wall time and tokens/s of each, ``ceiling: Y %`` (serving tokens/s of a over c) and last
+wall time and tokens/s of each, ``ceiling: Y %`` (serving tokens/s of a over c), the
+serving time per generated token of a and c (what LoRA adds to each token) and last
 ``speedup: X.X`` (time of b over time of a, server starts included in both). Also times
 one breeding step (crossover + mutation + save) on the seed.
 
@@ -320,6 +321,12 @@ def main() -> None:
 
     print(f"warm start: {warm_start(ctx, population, work / 'warm.log', base_id):.1f} s")
     print(f"ceiling: {100 * (a_tokens / a_serve) / (c_tokens / c_serve):.0f} %")
+    base_ms, lora_ms = 1000 * c_serve / c_tokens, 1000 * a_serve / a_tokens
+    print(
+        f"serving time per generated token: base alone {base_ms:.2f} ms, LoRA population "
+        f"{lora_ms:.2f} ms (+{lora_ms - base_ms:.2f} ms; bench/lora_step.py times the "
+        "LoRA products of one step alone)"
+    )
     if not args.skip_full_weights:
         print(f"speedup: {b_wall / a_wall:.1f}")
 

@@ -172,9 +172,10 @@ class ServingSettings:
         default=False,
         metadata=described(
             "Keep torch.compile with LoRA on the CPU build (vLLM turns it off; acdc's "
-            "LoRA ops make it safe): +38 % LoRA tokens/s and identical greedy answers "
-            "measured on a 2-core Xeon, but each new LoRA configuration compiles for about "
-            "2 minutes at server start, so it stays opt-in until a clean benchmark. Needs "
+            "LoRA ops make it safe, greedy answers identical). Off: on a quiet 2-core "
+            "Xeon it gained 5-8 % LoRA tokens/s (the LoRA products, not compilation, "
+            "hold the population at about 66 % of the base alone) while every server "
+            "start compiled again (warm start 90-122 s instead of 30-35 s). Needs "
             "lora_kernel grouped; ignored on GPU."
         ),
     )
